@@ -1,0 +1,104 @@
+"""Catalog tables: what Strata knows about the data, not the data itself.
+
+Workspaces, import runs with their reports, segment definitions and campaigns live
+here (SQLite by default, PostgreSQL in production). Customers, events, memberships
+and predictions live in the warehouse (:mod:`strata.warehouse`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Workspace(Base):
+    """An organization's data space; nothing in one workspace is visible from another."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    plan: Mapped[str] = mapped_column(String(32), default="unlimited")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    imports: Mapped[list[ImportRun]] = relationship(
+        back_populates="workspace", cascade="all, delete-orphan"
+    )
+
+
+class ImportRun(Base):
+    """One run of ``strata import``: what was read, what it did, and each bad row."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(Text)
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    preset: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(16))  # customers | events
+    #: running, succeeded, failed, interrupted or dry_run
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    pid: Mapped[int | None] = mapped_column(Integer)
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Bad rows as ``{"row": n, "column": c, "reason": r}``, at most ``MAX_STORED_ERRORS``.
+    errors: Mapped[list[Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    workspace: Mapped[Workspace] = relationship(back_populates="imports")
+
+
+class Segment(Base):
+    """A segment definition (rules, RFM, cluster, prediction…); members live in the warehouse."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    customer_count: Mapped[int | None]
+    refreshed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Campaign(Base):
+    """An action on a segment, with a holdout and measured results."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    holdout_percent: Mapped[float] = mapped_column(default=0.0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,54 @@
+"""Settings, read from the environment once.
+
+| variable               | default                                  |
+|------------------------|------------------------------------------|
+| ``STRATA_HOME``        | the per-user data folder (``platformdirs``) |
+| ``STRATA_DATABASE_URL``| ``sqlite:///$STRATA_HOME/catalog.db``     |
+| ``STRATA_WAREHOUSE_URL``| ``duckdb:///$STRATA_HOME/warehouse.duckdb`` |
+| ``STRATA_WORKSPACE``   | ``default``                              |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from strata.errors import ConfigError
+
+#: Documented settings: name -> what it sets. ``tests/test_docs.py`` checks the docs list them all.
+SETTINGS = {
+    "STRATA_HOME": "folder holding the default catalog and warehouse files",
+    "STRATA_DATABASE_URL": "catalog store (SQLAlchemy URL): sqlite:///… or postgresql://…",
+    "STRATA_WAREHOUSE_URL": "warehouse store: duckdb:///path, duckdb://:memory: or postgresql://…",
+    "STRATA_WORKSPACE": "workspace used when --workspace is not given",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    warehouse_url: str
+    workspace: str = "default"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("STRATA_HOME") or platformdirs.user_data_dir("strata")).expanduser()
+        database_url = env.get("STRATA_DATABASE_URL") or f"sqlite:///{home / 'catalog.db'}"
+        warehouse_url = env.get("STRATA_WAREHOUSE_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
+        workspace = env.get("STRATA_WORKSPACE") or "default"
+        for name, url in (
+            ("STRATA_DATABASE_URL", database_url),
+            ("STRATA_WAREHOUSE_URL", warehouse_url),
+        ):
+            if "://" not in url:
+                raise ConfigError(
+                    f"{name}={url!r} is not a URL; use e.g. sqlite:///path or postgresql://host/db"
+                )
+        return cls(
+            home=home, database_url=database_url, warehouse_url=warehouse_url, workspace=workspace
+        )

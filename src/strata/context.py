@@ -1,0 +1,92 @@
+"""The open stores of one Strata installation: catalog, warehouse, workspaces.
+
+>>> with Strata() as app:  # doctest: +SKIP
+...     ws = app.workspace("default", create=True)
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from strata.catalog import ImportRun, Workspace, open_catalog
+from strata.catalog.models import utcnow
+from strata.config import Settings
+from strata.errors import InputError, NotFound
+from strata.warehouse import Warehouse, connect
+
+
+class Strata:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        factory = open_catalog(self.settings.database_url)
+        _mark_interrupted_imports(factory)
+        return factory
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return connect(self.settings.warehouse_url)
+
+    def workspace(self, name: str | None = None, *, create: bool = False) -> Workspace:
+        """The workspace called ``name`` (default: the configured one)."""
+        name = (name or self.settings.workspace).strip()
+        if not name or len(name) > 100:
+            raise InputError("a workspace name must have 1 to 100 characters")
+        with self.session() as s:
+            ws = s.scalar(sa.select(Workspace).where(Workspace.name == name))
+            if ws is None:
+                if not create:
+                    raise NotFound(
+                        f"no workspace named {name!r}; import data into it first "
+                        "or list them with `strata workspaces`"
+                    )
+                ws = Workspace(name=name)
+                s.add(ws)
+                s.commit()
+            return ws
+
+    def workspaces(self) -> list[Workspace]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(Workspace).order_by(Workspace.name)))
+
+    def close(self) -> None:
+        if "warehouse" in self.__dict__:
+            self.warehouse.close()
+        if "sessions" in self.__dict__:
+            self.sessions.kw["bind"].dispose()
+
+    def __enter__(self) -> Strata:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _mark_interrupted_imports(factory: sessionmaker[Session]) -> None:
+    """An import still "running" whose process is gone was killed: say so."""
+    with factory() as s:
+        for run in s.scalars(sa.select(ImportRun).where(ImportRun.status == "running")):
+            if run.pid is None or not _alive(run.pid):
+                run.status = "interrupted"
+                run.message = "the import process stopped before finishing; nothing was loaded"
+                run.finished_at = utcnow()
+        s.commit()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

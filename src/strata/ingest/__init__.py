@@ -1,0 +1,1 @@
+"""Importing files: readers, field mapping, presets, validation and loading."""

@@ -1,0 +1,463 @@
+"""The warehouse: customers, events, memberships and predictions, read through Ibis.
+
+A :class:`Warehouse` is chosen by URL (:func:`strata.warehouse.connect`). Callers
+read with Ibis expressions (:meth:`Warehouse.table`) and write through
+:meth:`Warehouse.load`, which is atomic. Backends differ only in how they connect,
+stage Arrow data and run a transaction; the statements themselves are Ibis
+expressions or sqlglot trees compiled for the backend's dialect, never strings
+assembled from user input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+import sqlglot as sg
+import sqlglot.expressions as sge
+
+from strata.warehouse import schema as S
+
+
+@dataclass
+class Batch:
+    """Normalised rows ready to load into one workspace.
+
+    * ``customers``: ``external_id`` (unique) and any attribute columns;
+    * ``events``: ``external_id, event_type, timestamp, revenue, currency, order_id,
+      properties`` (JSON text) and ``event_key`` (the natural key);
+    * ``items``: order lines, ``event_key, line_no, product_id, product_name, quantity,
+      unit_price``; they are stored for the events this load creates.
+    """
+
+    customers: pa.Table
+    events: pa.Table | None = None
+    items: pa.Table | None = None
+    truth: pa.Table | None = None
+
+
+@dataclass
+class LoadResult:
+    customers_created: int = 0
+    customers_updated: int = 0
+    events_created: int = 0
+    duplicates_skipped: int = 0
+    items_created: int = 0
+    seconds: float = 0.0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+EVENT_STAGE_SCHEMA = ibis.schema(
+    {
+        "_row": "int64",
+        "external_id": "string",
+        "event_type": "string",
+        "timestamp": "timestamp",
+        "revenue": "float64",
+        "currency": "string",
+        "order_id": "string",
+        "properties": "json",
+        "event_key": "string",
+    }
+)
+ITEM_STAGE_SCHEMA = ibis.schema(
+    {
+        "event_key": "string",
+        "line_no": "int32",
+        "product_id": "string",
+        "product_name": "string",
+        "quantity": "float64",
+        "unit_price": "float64",
+    }
+)
+
+
+class Warehouse:
+    """Base class of the warehouse backends. Subclasses set ``dialect`` and the hooks."""
+
+    dialect: str = ""
+    #: ibis's mapping between its types and the backend's (``ibis.backends.sql.datatypes``).
+    type_mapper: type
+    url: str = ""
+
+    # -- hooks a backend provides ---------------------------------------------------------
+    @property
+    def ibis(self) -> ibis.BaseBackend:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _execute(self, statement: str) -> list[tuple]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _stage(self, name: str, data: pa.Table, schema: ibis.Schema) -> None:
+        """Make ``data`` readable as the table ``name`` until the transaction ends."""
+        raise NotImplementedError  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:  # pragma: no cover - abstract
+        raise NotImplementedError
+        yield
+
+    def _lock_for_load(self, ws: str) -> None:
+        """Keep other writers out of ``ws`` until the transaction ends (ids are max + n)."""
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- naming ----------------------------------------------------------------------------
+    @staticmethod
+    def schema_name(workspace_id: int) -> str:
+        return f"ws_{int(workspace_id)}"
+
+    def _table_ref(self, ws: str, name: str) -> sge.Table:
+        return sg.table(name, db=ws, quoted=True)
+
+    def _unbound(self, ws: str, name: str, schema: ibis.Schema) -> ibis.Table:
+        return ibis.table(schema, name=name, database=ws)
+
+    def _sql(self, expr: ibis.Expr | sge.Expression) -> str:
+        if isinstance(expr, sge.Expression):
+            return expr.sql(dialect=self.dialect)
+        return ibis.to_sql(expr, dialect=self.dialect)
+
+    def _column_def(self, name: str, dtype: dt.DataType) -> sge.ColumnDef:
+        return sge.ColumnDef(
+            this=sg.to_identifier(name, quoted=True), kind=self.type_mapper.from_ibis(dtype)
+        )
+
+    def _create_table_sql(self, ref: sge.Table, schema: ibis.Schema, *, temp: bool = False) -> str:
+        columns = [self._column_def(name, dtype) for name, dtype in schema.items()]
+        props = sge.Properties(expressions=[sge.TemporaryProperty()]) if temp else None
+        create = sge.Create(
+            this=sge.Schema(this=ref, expressions=columns),
+            kind="TABLE",
+            exists=not temp,
+            properties=props,
+        )
+        return create.sql(dialect=self.dialect)
+
+    # -- workspaces -----------------------------------------------------------------------
+    def ensure_workspace(self, workspace_id: int) -> None:
+        """Create the workspace's schema and tables if they do not exist (idempotent)."""
+        with self._transaction():
+            self._create_workspace_objects(self.schema_name(workspace_id))
+
+    def _create_workspace_objects(self, ws: str) -> None:
+        self._execute(
+            sge.Create(this=sg.to_identifier(ws, quoted=True), kind="SCHEMA", exists=True).sql(
+                dialect=self.dialect
+            )
+        )
+        for name, table_schema in S.TABLES.items():
+            self._execute(self._create_table_sql(self._table_ref(ws, name), table_schema))
+        self._create_indexes(ws)
+
+    def _create_indexes(self, ws: str) -> None:
+        """Backends with cheap indexes add them here."""
+
+    def drop_workspace(self, workspace_id: int) -> None:
+        ws = self.schema_name(workspace_id)
+        with self._transaction():
+            self._execute(
+                sge.Drop(
+                    this=sg.to_identifier(ws, quoted=True), kind="SCHEMA", exists=True, cascade=True
+                ).sql(dialect=self.dialect)
+            )
+
+    def table(self, workspace_id: int, name: str) -> ibis.Table:
+        """An Ibis table of one workspace, for reading.
+
+        >>> wh.table(ws_id, "customers").count().execute()  # doctest: +SKIP
+        4372
+        """
+        return self.ibis.table(name, database=self.schema_name(workspace_id))
+
+    def customer_schema(self, workspace_id: int) -> ibis.Schema:
+        """Columns of the workspace's ``customers`` (the built-in ones if it has no data yet)."""
+        ws = self.schema_name(workspace_id)
+        try:
+            if "customers" in self.ibis.list_tables(database=ws):
+                return self.table(workspace_id, "customers").schema()
+        except Exception:  # no such schema yet: each backend raises its own error type
+            pass
+        return S.CUSTOMERS
+
+    def _add_customer_columns(
+        self, ws: str, existing: ibis.Schema, columns: dict[str, dt.DataType]
+    ) -> ibis.Schema:
+        """Add typed attribute columns that ``customers`` lacks; returns the new schema."""
+        for name, dtype in columns.items():
+            S.check_column_name(name)
+            if name in existing:
+                continue
+            alter = sge.Alter(
+                this=self._table_ref(ws, "customers"),
+                kind="TABLE",
+                actions=[self._column_def(name, dtype)],
+            )
+            self._execute(alter.sql(dialect=self.dialect))
+            existing = ibis.schema({**existing, name: dtype})
+        return existing
+
+    # -- loading --------------------------------------------------------------------------
+    def load(
+        self,
+        workspace_id: int,
+        batch: Batch,
+        *,
+        import_id: int | None = None,
+        new_columns: dict[str, dt.DataType] | None = None,
+        dry_run: bool = False,
+    ) -> LoadResult:
+        """Upsert customers and add new events and order lines, all or nothing.
+
+        Customers are matched on ``external_id``: new ones are created, known ones get
+        the non-empty attributes of the batch. Events whose ``event_key`` is already
+        stored (or repeated within the batch) are skipped, so loading the same batch
+        twice changes nothing. ``new_columns`` become typed ``customers`` columns. With
+        ``dry_run`` everything runs and is counted, then rolled back.
+        """
+        started = time.perf_counter()
+        ws = self.schema_name(workspace_id)
+        result = LoadResult()
+        cust_schema = self.customer_schema(workspace_id)
+        try:
+            with self._transaction():
+                self._create_workspace_objects(ws)
+                self._lock_for_load(ws)
+                cust_schema = self._add_customer_columns(ws, cust_schema, new_columns or {})
+                result.customers_created, result.customers_updated = self._load_customers(
+                    ws, batch.customers, cust_schema
+                )
+                _fault_point("customers")
+                if batch.events is not None and batch.events.num_rows:
+                    created, skipped, items = self._load_events(ws, batch, import_id, cust_schema)
+                    result.events_created, result.duplicates_skipped = created, skipped
+                    result.items_created = items
+                _fault_point("events")
+                if batch.truth is not None and batch.truth.num_rows:
+                    self._load_truth(ws, batch.truth)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _load_customers(self, ws: str, data: pa.Table, cust_schema: ibis.Schema) -> tuple[int, int]:
+        if not data.num_rows:
+            return 0, 0
+        attrs = [c for c in data.column_names if c != "external_id"]
+        stage_schema = ibis.schema(
+            {"_row": "int64", "external_id": "string", **{c: cust_schema[c] for c in attrs}}
+        )
+        data = data.select(["external_id", *attrs]).add_column(
+            0, "_row", pa.array(range(data.num_rows), pa.int64())
+        )
+        self._stage("_stage_customers", _conform(data, stage_schema), stage_schema)
+        stage = ibis.table(stage_schema, name="_stage_customers")
+        customers = self._unbound(ws, "customers", cust_schema)
+
+        # Which known customers get a new value for at least one attribute?
+        joined = stage.inner_join(customers, stage.external_id == customers.external_id)
+        changed = (
+            ibis.or_(*[stage[c].notnull() & ~stage[c].identical_to(customers[c]) for c in attrs])
+            if attrs
+            else ibis.literal(False)
+        )
+        updated = int(self._scalar(joined.filter(changed).count()))
+        if updated and attrs:
+            self._execute(self._update_customers_sql(ws, attrs))
+
+        max_id = int(self._scalar(customers.customer_id.max().fill_null(0)))
+        new = stage.anti_join(customers, stage.external_id == customers.external_id)
+        now_ts = ibis.now().cast("timestamp")
+        rows = new.select(
+            customer_id=(ibis.row_number().over(order_by=new._row) + max_id + 1).cast("int64"),
+            external_id=new.external_id,
+            **{c: new[c] for c in attrs},
+            created_at=now_ts,
+            updated_at=now_ts,
+        )
+        created = self._insert(ws, "customers", rows)
+        return created, updated
+
+    def _update_customers_sql(self, ws: str, attrs: list[str]) -> str:
+        target = sg.table("customers", db=ws, quoted=True).as_("c")
+        s = sg.to_identifier("s")
+        sets = [
+            sge.EQ(
+                this=sg.column(c, quoted=True),
+                expression=sge.Coalesce(
+                    this=sg.column(c, "s", quoted=True),
+                    expressions=[sg.column(c, "c", quoted=True)],
+                ),
+            )
+            for c in attrs
+        ]
+        sets.append(
+            sge.EQ(
+                this=sg.column("updated_at", quoted=True),
+                expression=sge.Cast(
+                    this=sge.CurrentTimestamp(), to=sge.DataType.build("TIMESTAMP")
+                ),
+            )
+        )
+        changed = sge.or_(
+            *[
+                sge.and_(
+                    sge.Not(
+                        this=sge.Is(this=sg.column(c, "s", quoted=True), expression=sge.Null())
+                    ),
+                    sge.NullSafeNEQ(
+                        this=sg.column(c, "s", quoted=True),
+                        expression=sg.column(c, "c", quoted=True),
+                    ),
+                )
+                for c in attrs
+            ]
+        )
+        where = sge.and_(
+            sge.EQ(
+                this=sg.column("external_id", "c", quoted=True),
+                expression=sg.column("external_id", "s", quoted=True),
+            ),
+            changed,
+        )
+        update = sge.Update(
+            this=target,
+            expressions=sets,
+            from_=sge.From(this=sg.table("_stage_customers", quoted=True).as_(s)),
+            where=sge.Where(this=where),
+        )
+        return update.sql(dialect=self.dialect)
+
+    def _load_events(
+        self, ws: str, batch: Batch, import_id: int | None, cust_schema: ibis.Schema
+    ) -> tuple[int, int, int]:
+        data = batch.events
+        data = data.add_column(0, "_row", pa.array(range(data.num_rows), pa.int64()))
+        self._stage("_stage_events", _conform(data, EVENT_STAGE_SCHEMA), EVENT_STAGE_SCHEMA)
+        stage = ibis.table(EVENT_STAGE_SCHEMA, name="_stage_events")
+        customers = self._unbound(ws, "customers", cust_schema)
+        events = self._unbound(ws, "events", S.EVENTS)
+
+        # First occurrence of each key within the batch, and not stored yet.
+        first = stage.mutate(
+            _n=ibis.row_number().over(group_by=stage.event_key, order_by=stage._row)
+        )
+        first = first.filter(first._n == 0)
+        fresh = first.anti_join(events, first.event_key == events.event_key)
+        fresh = fresh.inner_join(customers, fresh.external_id == customers.external_id)
+        max_id = int(self._scalar(events.event_id.max().fill_null(0)))
+        rows = fresh.select(
+            event_id=(ibis.row_number().over(order_by=fresh._row) + max_id + 1).cast("int64"),
+            customer_id=fresh.customer_id,
+            event_type=fresh.event_type,
+            timestamp=fresh.timestamp,
+            revenue=fresh.revenue,
+            currency=fresh.currency,
+            order_id=fresh.order_id,
+            properties=fresh.properties,
+            event_key=fresh.event_key,
+            import_id=ibis.literal(import_id, type="int64"),
+        )
+        created = self._insert(ws, "events", rows)
+        items_created = 0
+        if batch.items is not None and batch.items.num_rows and created:
+            self._stage("_stage_items", _conform(batch.items, ITEM_STAGE_SCHEMA), ITEM_STAGE_SCHEMA)
+            items = ibis.table(ITEM_STAGE_SCHEMA, name="_stage_items")
+            new_events = events.filter(events.event_id > max_id)
+            joined = items.inner_join(new_events, items.event_key == new_events.event_key)
+            items_created = self._insert(
+                ws,
+                "order_items",
+                joined.select(
+                    event_id=new_events.event_id,
+                    customer_id=new_events.customer_id,
+                    line_no=items.line_no,
+                    product_id=items.product_id,
+                    product_name=items.product_name,
+                    quantity=items.quantity,
+                    unit_price=items.unit_price,
+                ),
+            )
+        return created, data.num_rows - created, items_created
+
+    def _load_truth(self, ws: str, truth: pa.Table) -> None:
+        self._stage("_stage_truth", _conform(truth, S.SYNTHETIC_TRUTH), S.SYNTHETIC_TRUTH)
+        stage = ibis.table(S.SYNTHETIC_TRUTH, name="_stage_truth")
+        stored = self._unbound(ws, "synthetic_truth", S.SYNTHETIC_TRUTH)
+        self._insert(
+            ws, "synthetic_truth", stage.anti_join(stored, stage.external_id == stored.external_id)
+        )
+
+    # -- small helpers --------------------------------------------------------------------
+    def _scalar(self, expr: ibis.Expr):
+        rows = self._execute(self._sql(expr))
+        return rows[0][0]
+
+    def _insert(self, ws: str, table: str, rows: ibis.Table) -> int:
+        """``INSERT INTO ws.table (cols) SELECT …``; returns the number of rows inserted."""
+        columns = list(rows.columns)
+        select = sg.parse_one(self._sql(rows), read=self.dialect)
+        json_columns = {n for n, t in S.TABLES.get(table, ibis.schema({})).items() if t.is_json()}
+        if json_columns & set(columns):
+            # Ibis reads JSON back as text; say it is JSON again where the column wants it.
+            select = sg.select(
+                *[
+                    sge.Cast(this=sg.column(c, "q", quoted=True), to=sge.DataType.build("JSON"))
+                    if c in json_columns
+                    else sg.column(c, "q", quoted=True)
+                    for c in columns
+                ]
+            ).from_(select.subquery("q"))
+        insert = sge.Insert(
+            this=sge.Schema(
+                this=self._table_ref(ws, table),
+                expressions=[sg.to_identifier(c, quoted=True) for c in columns],
+            ),
+            expression=select,
+        )
+        return self._execute_count(insert.sql(dialect=self.dialect))
+
+    def _execute_count(self, statement: str) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _DryRun(Exception):
+    """Raised inside a load transaction to roll it back after counting."""
+
+
+def _conform(data: pa.Table, schema: ibis.Schema) -> pa.Table:
+    """Order and cast ``data``'s columns to ``schema``, adding missing ones as nulls."""
+    arrow_schema = schema.to_pyarrow()
+    columns = []
+    for f in arrow_schema:
+        if f.name in data.column_names:
+            col = data.column(f.name)
+            columns.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            columns.append(pa.nulls(data.num_rows, f.type))
+    return pa.Table.from_arrays(columns, schema=arrow_schema)
+
+
+def _fault_point(stage: str) -> None:
+    """Pause inside the load transaction when a test asks to (``STRATA_TEST_PAUSE_IN_LOAD``).
+
+    The killed-import test sets it to a stage name and a marker file path, waits for
+    the file, then kills the process while the transaction is open.
+    """
+    wanted = os.environ.get("STRATA_TEST_PAUSE_IN_LOAD")
+    if not wanted:
+        return
+    name, _, marker = wanted.partition(":")
+    if name == stage:
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)

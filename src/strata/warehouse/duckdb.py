@@ -1,0 +1,72 @@
+"""DuckDB warehouse: one embedded file, the default."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import ibis
+import pyarrow as pa
+from ibis.backends.sql.datatypes import DuckDBType
+
+from strata.errors import ConfigError
+from strata.warehouse.base import Warehouse
+
+
+class DuckDBWarehouse(Warehouse):
+    type_mapper = DuckDBType
+    dialect = "duckdb"
+
+    def __init__(self, url: str, path: str):
+        self.url = url
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(path)
+        except duckdb.IOException as exc:
+            raise ConfigError(
+                f"cannot open the warehouse file {path}: {str(exc).splitlines()[0]} "
+                "(is another strata command using it?)"
+            ) from None
+        self._ibis = ibis.duckdb.from_connection(self._con)
+        self._staged: list[str] = []
+
+    @property
+    def ibis(self) -> ibis.BaseBackend:
+        return self._ibis
+
+    def _execute(self, statement: str) -> list[tuple]:
+        cur = self._con.execute(statement)
+        try:
+            return cur.fetchall()
+        except duckdb.InvalidInputError:  # statements without a result set
+            return []
+
+    def _execute_count(self, statement: str) -> int:
+        rows = self._con.execute(statement).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def _stage(self, name: str, data: pa.Table, schema: ibis.Schema) -> None:
+        # A registered Arrow table is read in place: no copy, no row-by-row insert.
+        self._con.register(name, data)
+        self._staged.append(name)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        else:
+            self._con.commit()
+        finally:
+            for name in self._staged:
+                self._con.unregister(name)
+            self._staged.clear()
+
+    def close(self) -> None:
+        self._con.close()
