@@ -38,8 +38,12 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("STRATA_HOME") or platformdirs.user_data_dir("strata")).expanduser()
-        database_url = env.get("STRATA_DATABASE_URL") or f"sqlite:///{home / 'catalog.db'}"
-        warehouse_url = env.get("STRATA_WAREHOUSE_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
+        database_url = (
+            env.get("STRATA_DATABASE_URL") or f"sqlite:///{(home / 'catalog.db').absolute()}"
+        )
+        warehouse_url = (
+            env.get("STRATA_WAREHOUSE_URL") or f"duckdb://{(home / 'warehouse.duckdb').absolute()}"
+        )
         workspace = env.get("STRATA_WORKSPACE") or "default"
         for name, url in (
             ("STRATA_DATABASE_URL", database_url),

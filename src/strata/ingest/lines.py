@@ -293,7 +293,6 @@ def build_batch(lines: pa.Table) -> tuple[Batch, dict]:
                     **{c: with_keys.column(c) for c in item_cols},
                 }
             )
-            figures["items"] = items.num_rows
     if singles.num_rows:
         revenue = singles.column("revenue") if "revenue" in cols else None
         if "line_amount" in cols:
@@ -326,16 +325,29 @@ def build_batch(lines: pa.Table) -> tuple[Batch, dict]:
         table["_i"] = singles.column("_i")
         events.append(pa.table(table))
     all_events = pa.concat_tables(events, promote_options="permissive").sort_by("_i").drop(["_i"])
-    counts = Counter(all_events.column("event_type").to_pylist())
-    figures["events"] = dict(sorted(counts.items()))
-    figures["orders"] = counts.get("order", 0)
-    figures["refunds"] = counts.get("refund", 0)
-    money = pc.filter(
-        all_events.column("revenue"),
-        pc.is_in(all_events.column("event_type"), pa.array(["order", "refund"])),
-    )
-    figures["net_revenue"] = round(pc.sum(money).as_py() or 0.0, 2)
+    all_events = all_events.set_column(
+        all_events.column_names.index("revenue"),
+        "revenue",
+        pc.round(all_events.column("revenue"), 6),
+    )  # float noise of summed lines
+    figures.update(event_figures(all_events))
+    figures["items"] = 0 if items is None else items.num_rows
     return Batch(customers=customers, events=all_events, items=items), figures
+
+
+def event_figures(events: pa.Table) -> dict:
+    """Orders, refunds, events by type and net revenue of a table of events."""
+    counts = Counter(events.column("event_type").to_pylist())
+    money = pc.filter(
+        events.column("revenue"),
+        pc.is_in(events.column("event_type"), pa.array(["order", "refund"])),
+    )
+    return {
+        "orders": counts.get("order", 0),
+        "refunds": counts.get("refund", 0),
+        "events": dict(sorted(counts.items())),
+        "net_revenue": round(pc.sum(money).as_py() or 0.0, 2),
+    }
 
 
 _LINE_COLUMNS = {

@@ -21,6 +21,7 @@ from strata.ingest import readers
 from strata.ingest.lines import Problems, build_batch
 from strata.ingest.mapping import Mapping, load_mapping_file
 from strata.ingest.presets import choose
+from strata.warehouse import Batch
 from strata.warehouse.schema import ATTRIBUTE_TYPES
 
 #: progress(stage, detail): called as an import moves from one stage to the next.
@@ -90,20 +91,57 @@ def run_import(
         )
     batch, figures = build_batch(lines)
     new_columns = {name: ATTRIBUTE_TYPES[a.type] for name, a in mapping.attributes.items()}
-
-    ws = (
-        app.workspace(workspace, create=not dry_run)
-        if not dry_run
-        else _maybe_workspace(app, workspace)
+    return load_batch(
+        app,
+        batch,
+        figures,
+        workspace=workspace,
+        source=path,
+        preset=chosen.name,
+        preset_confidence=confidence,
+        target=chosen.target,
+        mapping=mapping.to_dict(),
+        new_columns=new_columns,
+        dry_run=dry_run,
+        problems=problems,
+        rows_read=rows_read,
+        encoding=raw.encoding,
+        warnings=raw.warnings,
+        started=started,
+        progress=step,
     )
+
+
+def load_batch(
+    app: Strata,
+    batch: Batch,
+    figures: dict,
+    *,
+    workspace: str | None,
+    source: str | Path,
+    preset: str,
+    target: str,
+    mapping: dict | None = None,
+    preset_confidence: float = 1.0,
+    new_columns: dict | None = None,
+    dry_run: bool = False,
+    problems: Problems | None = None,
+    rows_read: int | None = None,
+    encoding: str | None = None,
+    warnings: list[str] | None = None,
+    started: float | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Load a batch as one recorded import run and return its report."""
+    started = time.perf_counter() if started is None else started
+    problems = problems or Problems()
+    step = progress or (lambda stage, detail: None)
+    ws = app.workspace(workspace, create=True) if not dry_run else _maybe_workspace(app, workspace)
     run_id = None
     if not dry_run:
-        run_id = _start_run(app, ws.id, path, chosen.name, chosen.target, mapping)
-    step(
-        "load",
-        f"{batch.customers.num_rows:,} customers, "
-        f"{0 if batch.events is None else batch.events.num_rows:,} events",
-    )
+        run_id = _start_run(app, ws.id, source, preset, target, mapping)
+    n_events = 0 if batch.events is None else batch.events.num_rows
+    step("load", f"{batch.customers.num_rows:,} customers, {n_events:,} events")
     try:
         result = app.warehouse.load(
             ws.id if ws else 0,
@@ -116,29 +154,30 @@ def run_import(
         if run_id is not None:
             _finish_run(app, run_id, "failed", message=_one_line(exc))
         raise
+    step("done", "")
     report: dict[str, Any] = {
         "import_id": run_id,
         "workspace": ws.name if ws else (workspace or app.settings.workspace),
-        "source": str(path),
-        "preset": chosen.name,
-        "preset_confidence": round(confidence, 2),
-        "target": chosen.target,
+        "source": str(source),
+        "preset": preset,
+        "preset_confidence": round(preset_confidence, 2),
+        "target": target,
         "dry_run": dry_run,
-        "rows_read": rows_read,
+        "rows_read": batch.customers.num_rows + n_events if rows_read is None else rows_read,
         "customers_created": result.customers_created,
         "customers_updated": result.customers_updated,
-        "orders": figures["orders"],
-        "refunds": figures["refunds"],
-        "events": figures["events"],
-        "order_lines": figures["items"],
+        "orders": figures.get("orders", 0),
+        "refunds": figures.get("refunds", 0),
+        "events": figures.get("events", {}),
+        "order_lines": figures.get("items", 0),
         "events_created": result.events_created,
         "duplicates_skipped": result.duplicates_skipped,
         "rows_skipped": dict(problems.skipped.most_common()),
         "invalid_values": problems.error_count,
-        "net_revenue": figures["net_revenue"],
-        "encoding": raw.encoding,
-        "warnings": raw.warnings,
-        "mapping": mapping.to_dict(),
+        "net_revenue": figures.get("net_revenue", 0.0),
+        "encoding": encoding,
+        "warnings": warnings or [],
+        "mapping": mapping,
         "errors": problems.errors[:20],
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -165,18 +204,24 @@ def _sha256(path: Path) -> str:
 
 
 def _start_run(
-    app: Strata, workspace_id: int, path: Path, preset: str, target: str, mapping: Mapping
+    app: Strata,
+    workspace_id: int,
+    source: str | Path,
+    preset: str,
+    target: str,
+    mapping: dict | None,
 ) -> int:
     import os
 
+    is_file = isinstance(source, Path)
     with app.session() as s:
         run = ImportRun(
             workspace_id=workspace_id,
-            source=str(path.resolve()),
-            source_sha256=_sha256(path),
+            source=str(source.resolve()) if is_file else str(source),
+            source_sha256=_sha256(source) if is_file else None,
             preset=preset,
             target=target,
-            mapping=mapping.to_dict(),
+            mapping=mapping,
             pid=os.getpid(),
             status="running",
         )

@@ -25,6 +25,8 @@ def connect(url: str) -> Warehouse:
         path = url[len("duckdb://") :]
         if path in {"", ":memory:", "/:memory:"}:
             path = ":memory:"
+        elif path.startswith("//"):
+            path = path[1:]  # duckdb:////abs/path, as SQLAlchemy writes absolute paths
         return DuckDBWarehouse(url, path)
     if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
         from strata.warehouse.postgres import PostgresWarehouse

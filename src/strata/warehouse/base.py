@@ -22,6 +22,7 @@ import pyarrow as pa
 import sqlglot as sg
 import sqlglot.expressions as sge
 
+from strata.errors import NotFound
 from strata.warehouse import schema as S
 
 
@@ -175,7 +176,14 @@ class Warehouse:
         >>> wh.table(ws_id, "customers").count().execute()  # doctest: +SKIP
         4372
         """
-        return self.ibis.table(name, database=self.schema_name(workspace_id))
+        from ibis.common.exceptions import TableNotFound
+
+        try:
+            return self.ibis.table(name, database=self.schema_name(workspace_id))
+        except TableNotFound:
+            raise NotFound(
+                "this workspace holds no data yet: import a file or run `strata generate` first"
+            ) from None
 
     def customer_schema(self, workspace_id: int) -> ibis.Schema:
         """Columns of the workspace's ``customers`` (the built-in ones if it has no data yet)."""

@@ -25,11 +25,14 @@ class DuckDBWarehouse(Warehouse):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(path)
-        except duckdb.IOException as exc:
-            raise ConfigError(
-                f"cannot open the warehouse file {path}: {str(exc).splitlines()[0]} "
-                "(is another strata command using it?)"
-            ) from None
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0]
+            hint = (
+                " (another strata command is using it; wait for it to finish)"
+                if "lock" in reason.lower()
+                else ""
+            )
+            raise ConfigError(f"cannot open the warehouse file {path}: {reason}{hint}") from None
         self._ibis = ibis.duckdb.from_connection(self._con)
         self._staged: list[str] = []
 
