@@ -224,11 +224,16 @@ class Mapping:
         }
 
 
-def detect(table: pa.Table, wanted: list[str] | None = None) -> Mapping:
+def detect(
+    table: pa.Table,
+    wanted: list[str] | None = None,
+    fits: dict[tuple[str, str], float] | None = None,
+) -> Mapping:
     """Guess which column holds each field, from header names and a sample of values.
 
     A header equal to a field's name or synonym scores 0.95, one that contains it 0.6;
     the score halves when fewer than 90% of sampled values read as the field's type.
+    ``fits`` caches that check per (column, type) across calls on the same table.
     """
     names = wanted or list(FIELDS)
     sample = table.slice(0, 2000)
@@ -245,7 +250,14 @@ def detect(table: pa.Table, wanted: list[str] | None = None) -> Mapping:
                 score = 0.6
             else:
                 continue
-            score *= _value_fit(sample.column(column), f.kind)
+            key = (column, f.kind)
+            if fits is None or key not in fits:
+                fit = _value_fit(sample.column(column), f.kind)
+                if fits is not None:
+                    fits[key] = fit
+            else:
+                fit = fits[key]
+            score *= fit
             if score > 0.25:
                 candidates.append((score, name, column))
     mapping = Mapping()

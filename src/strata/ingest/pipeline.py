@@ -69,6 +69,11 @@ def run_import(
         path, preset=preset, mapping_file=mapping_file, target=target, encoding=encoding
     )
 
+    if raw.num_rows == 0 and not raw.bad_rows:
+        raise ImportRefused(
+            f"{path.name} is {chosen.title} (preset {chosen.name}) with a header "
+            "but no rows: nothing to import"
+        )
     step("check", f"{raw.num_rows:,} rows as {chosen.title}")
     problems = Problems()
     for number, reason in raw.bad_rows:

@@ -28,7 +28,7 @@ class Preset:
 
     def mapping(self, raw: RawTable, given: M.Mapping | None = None) -> M.Mapping:
         """The detected mapping, or ``given`` checked against the file."""
-        mapping = given if given is not None and given.fields else M.detect(raw.table, self.fields)
+        mapping = given if given is not None and given.fields else detect(raw, self.fields)
         if given is not None:
             mapping.attributes = given.attributes
             mapping.date_format = given.date_format
@@ -68,6 +68,12 @@ class Preset:
         fields, keep = typed_fields(raw, mapping, problems, required)
         ext, keep = customer_identity(fields, problems, raw.lines, keep)
         return {"external_id": ext, **customer_columns(fields, mapping)}, fields, keep
+
+
+def detect(raw: RawTable, fields: list[str]) -> M.Mapping:
+    """:func:`strata.ingest.mapping.detect` on a file, reusing its value checks."""
+    fits = raw.__dict__.setdefault("_value_fits", {})
+    return M.detect(raw.table, fields, fits)
 
 
 def has_customer(mapping: M.Mapping) -> bool:

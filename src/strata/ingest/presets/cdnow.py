@@ -32,7 +32,7 @@ class CDNow(Preset):
             return 1.0 if names == MASTER else 0.0
         if raw.num_rows == 0 or len(names) not in (4, 5):
             return 0.0
-        first = [v.as_py() for v in raw.table.slice(0, 1).to_batches()[0].columns]
+        first = [raw.table.column(c)[0].as_py() for c in raw.columns]
         date = first[-3]
         return (
             0.9

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from strata.ingest import mapping as M
 from strata.ingest.lines import Problems
-from strata.ingest.presets import Preset, has_customer
+from strata.ingest.presets import Preset, detect, has_customer
 from strata.ingest.readers import RawTable
 
 _EVENT_FIELDS = {"event_type", "timestamp", "order_id", "revenue", "quantity", "unit_price"}
@@ -23,10 +23,10 @@ class Customers(Preset):
     fields = ["customer_id", *M.CUSTOMER_FIELDS]
 
     def score(self, raw: RawTable) -> float:
-        found = M.detect(raw.table, self.fields)
+        found = detect(raw, self.fields)
         if not has_customer(found):
             return 0.0
-        events = M.detect(raw.table, sorted(_EVENT_FIELDS))
+        events = detect(raw, sorted(_EVENT_FIELDS))
         if {"timestamp", "order_id"} & set(events.fields) or "event_type" in events.fields:
             return 0.3
         return 0.55 + 0.05 * min(len(found.fields), 8)
@@ -61,7 +61,7 @@ class Transactions(Preset):
     required = ["order_id", "timestamp"]
 
     def score(self, raw: RawTable) -> float:
-        found = M.detect(raw.table, self.fields)
+        found = detect(raw, self.fields)
         if not (has_customer(found) and {"order_id", "timestamp"} <= set(found.fields)):
             return 0.0
         money = {"quantity", "unit_price"} <= set(found.fields) or "revenue" in found.fields
@@ -141,7 +141,7 @@ class Events(Preset):
     required = ["event_type", "timestamp"]
 
     def score(self, raw: RawTable) -> float:
-        found = M.detect(raw.table, self.fields)
+        found = detect(raw, self.fields)
         if has_customer(found) and {"event_type", "timestamp"} <= set(found.fields):
             return 0.75
         return 0.0

@@ -3,8 +3,8 @@ older one (``Created (UTC)``).
 
 Each succeeded charge is an ``order`` whose id is the charge id; an amount refunded
 becomes a ``refund`` event. Failed, incomplete and uncaptured payments are skipped and
-counted. Amounts are in the account currency (``Converted Amount``) when the export
-has it, so one workspace's revenue adds up in one currency.
+counted. Amounts are in the account currency (``Converted Amount``) wherever the export
+fills it, so one workspace's revenue adds up in one currency; else the charge's own.
 """
 
 from __future__ import annotations
@@ -60,12 +60,11 @@ class StripePayments(Preset):
         if given is None or not given.fields:
             cols = set(raw.columns)
             created = "Created date (UTC)" if "Created date (UTC)" in cols else "Created (UTC)"
-            converted = "Converted Amount" in cols
             fields = {
                 "order_id": "id",
                 "timestamp": created,
-                "revenue": "Converted Amount" if converted else "Amount",
-                "currency": "Converted Currency" if converted else "Currency",
+                "revenue": "Amount",
+                "currency": "Currency",
                 "customer_id": "Customer ID",
                 "email": "Customer Email",
                 "name": "Card Name",
@@ -99,32 +98,46 @@ class StripePayments(Preset):
             problems.skipped["payment not completed"] += int(unpaid.sum())
             keep &= ~unpaid
         n = raw.num_rows
+        # Prefer the account-currency amounts; fall back to the charge's own where empty.
+        amount, refunded = f.get("revenue"), _number(t, "Amount Refunded", n)
+        converted = _number(t, "Converted Amount", n)
+        use_converted = pc.is_valid(converted)
+        if "Converted Currency" in t.column_names:
+            currency = pc.utf8_upper(parse.text(t.column("Converted Currency"))[0])
+            f["currency"] = pc.if_else(
+                use_converted, currency, pc.utf8_upper(f.get("currency", currency))
+            )
+        f["revenue"] = pc.coalesce(converted, amount)
+        refunded = pc.if_else(
+            use_converted,
+            pc.coalesce(_number(t, "Converted Amount Refunded", n), refunded),
+            refunded,
+        )
         orders = {
             **columns,
             "event_type": pa.array(["order"] * n, pa.string()),
             **{c: f[c] for c in ("order_id", "timestamp", "revenue", "currency") if c in f},
         }
         lines = [pa.table(orders).filter(pa.array(keep))]
-        refund_col = (
-            "Converted Amount Refunded"
-            if mapping.fields.get("revenue") == "Converted Amount"
-            else "Amount Refunded"
+        when = (
+            parse.timestamp(t.column("Refunded date (UTC)"))[0]
+            if "Refunded date (UTC)" in t.column_names
+            else f["timestamp"]
         )
-        if refund_col in t.column_names:
-            refunded, _ = parse.number(t.column(refund_col))
-            when = (
-                parse.timestamp(t.column("Refunded date (UTC)"))[0]
-                if "Refunded date (UTC)" in t.column_names
-                else f["timestamp"]
-            )
-            is_refund = pc.and_(pc.greater(refunded.fill_null(0), 0), pa.array(keep))
-            refunds = {
-                "external_id": columns["external_id"],
-                "event_type": pa.array(["refund"] * n, pa.string()),
-                "order_id": f["order_id"],
-                "timestamp": pc.coalesce(when, f["timestamp"]),
-                "revenue": pc.negate(refunded),
-                "currency": f.get("currency", pa.nulls(n, pa.string())),
-            }
-            lines.append(pa.table(refunds).filter(is_refund))
+        is_refund = pc.and_(pc.greater(refunded.fill_null(0), 0), pa.array(keep))
+        refunds = {
+            "external_id": columns["external_id"],
+            "event_type": pa.array(["refund"] * n, pa.string()),
+            "order_id": f["order_id"],
+            "timestamp": pc.coalesce(when, f["timestamp"]),
+            "revenue": pc.negate(refunded),
+            "currency": f.get("currency", pa.nulls(n, pa.string())),
+        }
+        lines.append(pa.table(refunds).filter(is_refund))
         return pa.concat_tables(lines, promote_options="permissive")
+
+
+def _number(table: pa.Table, column: str, n: int) -> pa.Array:
+    if column not in table.column_names:
+        return pa.nulls(n, pa.float64())
+    return parse.number(table.column(column))[0]

@@ -1,0 +1,108 @@
+"""Shared fixtures: every warehouse test runs on DuckDB and, when a server is given, on
+PostgreSQL (``STRATA_TEST_POSTGRES_URL``), each test in a database of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from strata.config import Settings
+from strata.context import Strata
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+ONLINE_RETAIL = DATA / "online_retail" / "online_retail_2010-12_2011-12.csv.gz"
+CDNOW_MASTER = DATA / "cdnow" / "CDNOW_master.txt"
+CDNOW_SAMPLE = DATA / "cdnow" / "CDNOW_sample.txt"
+HEADERS = DATA / "export_headers"
+
+POSTGRES_URL = os.environ.get("STRATA_TEST_POSTGRES_URL")
+
+
+def _needs_data(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"real data set not found at {path} (../shared/data beside the project)")
+
+
+@pytest.fixture
+def postgres_database():
+    """A fresh PostgreSQL database for one test; its URL."""
+    if not POSTGRES_URL:
+        pytest.skip("STRATA_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
+    name = f"strata_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request, tmp_path):
+    if request.param == "duckdb":
+        return f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def settings(tmp_path, warehouse_url) -> Settings:
+    return Settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+        warehouse_url=warehouse_url,
+    )
+
+
+@pytest.fixture
+def app(settings):
+    with Strata(settings) as strata:
+        yield strata
+
+
+@pytest.fixture
+def duck_settings(tmp_path) -> Settings:
+    """DuckDB only, for tests about files rather than warehouses."""
+    return Settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+        warehouse_url=f"duckdb://{tmp_path / 'warehouse.duckdb'}",
+    )
+
+
+@pytest.fixture
+def duck_app(duck_settings):
+    with Strata(duck_settings) as strata:
+        yield strata
+
+
+@pytest.fixture
+def cli(settings):
+    """Run the real ``strata`` command in a subprocess with this test's stores."""
+
+    def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "STRATA_HOME": str(settings.home),
+            "STRATA_DATABASE_URL": settings.database_url,
+            "STRATA_WAREHOUSE_URL": settings.warehouse_url,
+            "COLUMNS": "200",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "strata.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"strata {' '.join(map(str, args))} failed: {result.stderr}")
+        return result
+
+    return run
