@@ -105,6 +105,11 @@ def typed_fields(
             )
             if name in required:
                 keep &= ~bad
+        if name in required:
+            empty = parse._mask(pc.is_null(col)) & keep
+            if empty.any():
+                problems.add(raw.lines[empty], column, "empty", count_as=f"no {name}")
+                keep &= ~empty
     for name, attr in mapping.attributes.items():
         values, bad = parse.PARSERS[_ATTRIBUTE_PARSERS[attr.type]](raw.table.column(attr.column))
         out[name] = values

@@ -73,11 +73,17 @@ def text(arr: pa.Array) -> Parsed:
 
 
 def identifier(arr: pa.Array) -> Parsed:
-    """Ids stay text, leading zeros kept. Ids written as floats (``17850.0``) lose ``.0``
-    when every id in the column is written that way."""
+    """Ids stay text, leading zeros kept (``00123``). Ids written as floats (``17850.0``,
+    as spreadsheets and pandas write them) lose ``.0`` when every id in the column is a
+    whole number, so ``17850`` and ``17850.0`` are the same customer; a column that also
+    holds other ids (``A-7``, ``1.5``) is left exactly as written."""
     s = _strings(arr)
     present = pc.drop_null(s)
-    if len(present) and pc.all(pc.match_substring_regex(present, r"^\d+\.0+$")).as_py():
+    if (
+        len(present)
+        and pc.any(pc.match_substring_regex(present, r"^\d+\.0+$")).as_py()
+        and pc.all(pc.match_substring_regex(present, r"^\d+(\.0+)?$")).as_py()
+    ):
         s = pc.replace_substring_regex(s, r"\.0+$", "")
     return s, np.zeros(len(s), dtype=bool)
 

@@ -26,8 +26,12 @@ class Customers(Preset):
         found = detect(raw, self.fields)
         if not has_customer(found):
             return 0.0
-        events = detect(raw, sorted(_EVENT_FIELDS))
-        if {"timestamp", "order_id"} & set(events.fields) or "event_type" in events.fields:
+        # Columns already read as customer fields (signup_date…) are not event times.
+        claimed = set(found.fields.values())
+        events = {
+            f for f, c in detect(raw, sorted(_EVENT_FIELDS)).fields.items() if c not in claimed
+        }
+        if {"timestamp", "order_id", "event_type"} & events:
             return 0.3
         return 0.55 + 0.05 * min(len(found.fields), 8)
 
