@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot as sg
 import sqlglot.expressions as sge
 
@@ -69,7 +71,7 @@ EVENT_STAGE_SCHEMA = ibis.schema(
 )
 ITEM_STAGE_SCHEMA = ibis.schema(
     {
-        "event_key": "string",
+        "_event_id": "int64",
         "line_no": "int32",
         "product_id": "string",
         "product_name": "string",
@@ -286,7 +288,9 @@ class Warehouse:
         new = stage.anti_join(customers, stage.external_id == customers.external_id)
         now_ts = ibis.now().cast("timestamp")
         rows = new.select(
-            customer_id=(ibis.row_number().over(order_by=new._row) + max_id + 1).cast("int64"),
+            # Ids follow the batch order; rows already stored leave gaps, which is fine and
+            # spares a sort of the whole batch.
+            customer_id=(new._row + max_id + 1).cast("int64"),
             external_id=new.external_id,
             **{c: new[c] for c in attrs},
             created_at=now_ts,
@@ -348,23 +352,19 @@ class Warehouse:
     def _load_events(
         self, ws: str, batch: Batch, import_id: int | None, cust_schema: ibis.Schema
     ) -> tuple[int, int, int]:
-        data = batch.events
-        data = data.add_column(0, "_row", pa.array(range(data.num_rows), pa.int64()))
+        data = _first_of_each_key(batch.events)
+        repeated = batch.events.num_rows - data.num_rows
+        data = data.add_column(0, "_row", pa.array(np.arange(data.num_rows, dtype=np.int64)))
         self._stage("_stage_events", _conform(data, EVENT_STAGE_SCHEMA), EVENT_STAGE_SCHEMA)
         stage = ibis.table(EVENT_STAGE_SCHEMA, name="_stage_events")
         customers = self._unbound(ws, "customers", cust_schema)
         events = self._unbound(ws, "events", S.EVENTS)
 
-        # First occurrence of each key within the batch, and not stored yet.
-        first = stage.mutate(
-            _n=ibis.row_number().over(group_by=stage.event_key, order_by=stage._row)
-        )
-        first = first.filter(first._n == 0)
-        fresh = first.anti_join(events, first.event_key == events.event_key)
+        fresh = stage.anti_join(events, stage.event_key == events.event_key)
         fresh = fresh.inner_join(customers, fresh.external_id == customers.external_id)
         max_id = int(self._scalar(events.event_id.max().fill_null(0)))
         rows = fresh.select(
-            event_id=(ibis.row_number().over(order_by=fresh._row) + max_id + 1).cast("int64"),
+            event_id=(fresh._row + max_id + 1).cast("int64"),
             customer_id=fresh.customer_id,
             event_type=fresh.event_type,
             timestamp=fresh.timestamp,
@@ -378,24 +378,31 @@ class Warehouse:
         created = self._insert(ws, "events", rows)
         items_created = 0
         if batch.items is not None and batch.items.num_rows and created:
-            self._stage("_stage_items", _conform(batch.items, ITEM_STAGE_SCHEMA), ITEM_STAGE_SCHEMA)
-            items = ibis.table(ITEM_STAGE_SCHEMA, name="_stage_items")
+            # Each line finds its event by the event's place in the batch: an integer join.
+            event_row = pc.index_in(
+                batch.items.column("event_key"), value_set=data.column("event_key")
+            )
+            items = batch.items.append_column(
+                "_event_id", pc.add(pc.cast(event_row, pa.int64()), max_id + 1)
+            ).filter(pc.is_valid(event_row))
+            self._stage("_stage_items", _conform(items, ITEM_STAGE_SCHEMA), ITEM_STAGE_SCHEMA)
+            staged = ibis.table(ITEM_STAGE_SCHEMA, name="_stage_items")
             new_events = events.filter(events.event_id > max_id)
-            joined = items.inner_join(new_events, items.event_key == new_events.event_key)
+            joined = staged.inner_join(new_events, staged._event_id == new_events.event_id)
             items_created = self._insert(
                 ws,
                 "order_items",
                 joined.select(
                     event_id=new_events.event_id,
                     customer_id=new_events.customer_id,
-                    line_no=items.line_no,
-                    product_id=items.product_id,
-                    product_name=items.product_name,
-                    quantity=items.quantity,
-                    unit_price=items.unit_price,
+                    line_no=staged.line_no,
+                    product_id=staged.product_id,
+                    product_name=staged.product_name,
+                    quantity=staged.quantity,
+                    unit_price=staged.unit_price,
                 ),
             )
-        return created, data.num_rows - created, items_created
+        return created, data.num_rows - created + repeated, items_created
 
     def _load_truth(self, ws: str, truth: pa.Table) -> None:
         self._stage("_stage_truth", _conform(truth, S.SYNTHETIC_TRUTH), S.SYNTHETIC_TRUTH)
@@ -436,6 +443,20 @@ class Warehouse:
 
     def _execute_count(self, statement: str) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _first_of_each_key(events: pa.Table) -> pa.Table:
+    """``events`` without rows whose ``event_key`` already appeared earlier in the batch."""
+    keys = events.column("event_key")
+    if pc.count_distinct(keys).as_py() == events.num_rows:
+        return events  # the usual case: nothing to drop, no work
+    firsts = (
+        pa.table({"k": keys, "i": pa.array(np.arange(events.num_rows, dtype=np.int64))})
+        .group_by("k")
+        .aggregate([("i", "min")])
+        .column("i_min")
+    )
+    return events.take(pc.take(firsts, pc.sort_indices(firsts)))
 
 
 class _DryRun(Exception):
