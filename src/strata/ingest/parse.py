@@ -104,6 +104,12 @@ def number(arr: pa.Array) -> Parsed:
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         return pc.cast(arr, pa.float64()), np.zeros(len(arr), dtype=bool)
     s = _strings(arr)
+    try:  # the usual case: plain numbers, read by one cast
+        fast = pc.cast(s, pa.float64())
+        if not pc.any(pc.invert(pc.is_finite(fast))).as_py():  # "nan", "inf" go the long way
+            return fast, np.zeros(len(s), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     # Currency signs and spaces inside numbers carry no value.
     c = pc.replace_substring_regex(s, "[\\s$£€¥\u00a0']", "")
     negative = pc.match_substring_regex(c, r"^\(.*\)$")
