@@ -13,6 +13,7 @@ run gets a fresh database. The aim (issue 2) is 500,000 rows/s into DuckDB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -47,30 +48,31 @@ def _drop_db(base_url: str, name: str) -> None:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _strata(home: Path, warehouse_url: str) -> Strata:
-    return Strata(
-        Settings(
-            home=home, database_url=f"sqlite:///{home / 'catalog.db'}", warehouse_url=warehouse_url
-        )
-    )
-
-
-def bench_online_retail(warehouse: str, pg_url: str | None) -> dict:
+@contextlib.contextmanager
+def _fresh_stores(warehouse: str, pg_url: str | None):
+    """Open stores in a fresh home (and, for PostgreSQL, a fresh database)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        db = None
-        url = f"duckdb://{home / 'w.duckdb'}"
+        db, url = None, f"duckdb://{home / 'w.duckdb'}"
         if warehouse == "postgres":
             db, url = _postgres_db(pg_url)
         try:
-            with _strata(home, url) as app:
+            settings = Settings(
+                home=home, database_url=f"sqlite:///{home / 'catalog.db'}", warehouse_url=url
+            )
+            with Strata(settings) as app:
                 _ = (app.warehouse, app.sessions)  # open the stores outside the timing
-                started = time.perf_counter()
-                report = run_import(app, ONLINE_RETAIL)
-                seconds = time.perf_counter() - started
+                yield app
         finally:
             if db:
                 _drop_db(pg_url, db)
+
+
+def bench_online_retail(warehouse: str, pg_url: str | None) -> dict:
+    with _fresh_stores(warehouse, pg_url) as app:
+        started = time.perf_counter()
+        report = run_import(app, ONLINE_RETAIL)
+        seconds = time.perf_counter() - started
     rows = report["rows_read"]
     return {
         "case": "online_retail",
@@ -82,30 +84,19 @@ def bench_online_retail(warehouse: str, pg_url: str | None) -> dict:
 
 
 def bench_generated(warehouse: str, pg_url: str | None, customers: int, batch) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        db = None
-        url = f"duckdb://{home / 'w.duckdb'}"
-        if warehouse == "postgres":
-            db, url = _postgres_db(pg_url)
-        try:
-            with _strata(home, url) as app:
-                _ = (app.warehouse, app.sessions)
-                figures = event_figures(batch.events)
-                started = time.perf_counter()
-                report = load_batch(
-                    app,
-                    batch,
-                    figures,
-                    workspace="bench",
-                    source="bench",
-                    preset="generated",
-                    target="events",
-                )
-                seconds = time.perf_counter() - started
-        finally:
-            if db:
-                _drop_db(pg_url, db)
+    figures = event_figures(batch.events)
+    with _fresh_stores(warehouse, pg_url) as app:
+        started = time.perf_counter()
+        report = load_batch(
+            app,
+            batch,
+            figures,
+            workspace="bench",
+            source="bench",
+            preset="generated",
+            target="events",
+        )
+        seconds = time.perf_counter() - started
     events = report["events_created"]
     return {
         "case": f"generated {customers:,} customers",

@@ -329,3 +329,16 @@ def test_cli_import_json_has_every_documented_key(cli, tmp_path):
     missing = cli("customers", "show", "nobody")
     assert missing.returncode == 3
     assert missing.stderr.strip().startswith("error: no customer 'nobody'")
+
+
+def test_a_large_generated_business_loads_and_prints_clean_json(cli):
+    # Long loads must not let the database draw progress bars into --json output.
+    result = cli("generate", "--customers", "20000", "--end", "2026-06-30", "--json", check=True)
+    report = json.loads(result.stdout)
+    assert report["customers_created"] == 20_000
+    assert report["events_created"] == sum(report["events"].values())
+    again = json.loads(
+        cli("generate", "--customers", "20000", "--end", "2026-06-30", "--json", check=True).stdout
+    )
+    assert again["events_created"] == 0
+    assert again["duplicates_skipped"] == report["events_created"]

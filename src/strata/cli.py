@@ -197,16 +197,9 @@ def _show_report(r: dict) -> None:
         f" in {r['seconds']:.1f} s"
     )
     table = Table(box=None, show_header=False, pad_edge=False)
-    for key in (
-        "rows_read",
-        "customers_created",
-        "customers_updated",
-        "orders",
-        "refunds",
-        "events_created",
-        "duplicates_skipped",
-        "net_revenue",
-    ):
+    from strata.ingest.pipeline import SUMMARY_KEYS
+
+    for key in SUMMARY_KEYS:
         value = r[key]
         table.add_row(
             key.replace("_", " "), f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"

@@ -10,6 +10,7 @@ import ibis
 
 from strata.context import Strata
 from strata.errors import NotFound
+from strata.stats import event_totals
 
 
 def customer_profile(
@@ -32,19 +33,7 @@ def customer_profile(
     customer = {k: _plain(v) for k, v in rows[0].items()}
     cid = customer["customer_id"]
     events = wh.table(ws.id, "events").filter(ibis._.customer_id == cid)
-    money = events.event_type.isin(["order", "refund"])
-    totals = (
-        events.aggregate(
-            events=events.count(),
-            orders=(events.event_type == "order").sum(),
-            refunds=(events.event_type == "refund").sum(),
-            net_revenue=money.ifelse(events.revenue, 0).sum(),
-            first_order=(events.event_type == "order").ifelse(events.timestamp, None).min(),
-            last_order=(events.event_type == "order").ifelse(events.timestamp, None).max(),
-        )
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
+    totals = event_totals(events).to_pyarrow().to_pylist()[0]
     items = wh.table(ws.id, "order_items")
     latest = events.order_by([ibis.desc("timestamp"), ibis.desc("event_id")]).limit(limit)
     mine = items.filter(items.customer_id == cid)

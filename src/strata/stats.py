@@ -29,19 +29,7 @@ def workspace_stats(app: Strata, workspace: str | None = None) -> dict[str, Any]
         }
     customers = wh.table(ws.id, "customers")
     events = wh.table(ws.id, "events")
-    is_money = events.event_type.isin(["order", "refund"])
-    totals = (
-        events.aggregate(
-            events=events.count(),
-            orders=(events.event_type == "order").sum(),
-            refunds=(events.event_type == "refund").sum(),
-            net_revenue=is_money.ifelse(events.revenue, 0).sum(),
-            first_event=events.timestamp.min(),
-            last_event=events.timestamp.max(),
-        )
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
+    totals = event_totals(events).to_pyarrow().to_pylist()[0]
     by_type = (
         events.group_by("event_type")
         .aggregate(n=events.count())
@@ -61,6 +49,22 @@ def workspace_stats(app: Strata, workspace: str | None = None) -> dict[str, Any]
         "last_event": _iso(totals["last_event"]),
         "events_by_type": {r["event_type"]: int(r["n"]) for r in by_type},
     }
+
+
+def event_totals(events: ibis.Table) -> ibis.Table:
+    """One row: event, order and refund counts, net revenue, first/last event and order."""
+    is_order = events.event_type == "order"
+    is_money = events.event_type.isin(["order", "refund"])
+    return events.aggregate(
+        events=events.count(),
+        orders=is_order.sum(),
+        refunds=(events.event_type == "refund").sum(),
+        net_revenue=is_money.ifelse(events.revenue, 0).sum(),
+        first_event=events.timestamp.min(),
+        last_event=events.timestamp.max(),
+        first_order=is_order.ifelse(events.timestamp, None).min(),
+        last_order=is_order.ifelse(events.timestamp, None).max(),
+    )
 
 
 def _iso(value) -> str | None:

@@ -24,6 +24,18 @@ from strata.ingest.presets import choose
 from strata.warehouse import Batch
 from strata.warehouse.schema import ATTRIBUTE_TYPES
 
+#: The figures a person reads first in a report, in order (the CLI prints these).
+SUMMARY_KEYS = (
+    "rows_read",
+    "customers_created",
+    "customers_updated",
+    "orders",
+    "refunds",
+    "events_created",
+    "duplicates_skipped",
+    "net_revenue",
+)
+
 #: progress(stage, detail): called as an import moves from one stage to the next.
 Progress = Callable[[str, str], None]
 

@@ -33,6 +33,8 @@ class DuckDBWarehouse(Warehouse):
                 else ""
             )
             raise ConfigError(f"cannot open the warehouse file {path}: {reason}{hint}") from None
+        # DuckDB draws a progress bar on stdout for long queries; it would corrupt --json.
+        self._con.execute("SET enable_progress_bar = false")
         self._ibis = ibis.duckdb.from_connection(self._con)
         self._staged: list[str] = []
 
