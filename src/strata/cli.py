@@ -142,11 +142,12 @@ def import_(
     if as_ not in (None, "customers", "events"):
         raise StrataError("--as takes 'customers' or 'events'")
     with _app() as strata:
+        inspected = None
         if not json_:
-            raw, chosen, confidence, found = inspect_file(
+            inspected = inspect_file(
                 path, preset=preset, mapping_file=mapping, target=as_, encoding=encoding
             )
-            _show_mapping(raw, chosen, confidence, found)
+            _show_mapping(*inspected)
         progress = _StageProgress(enabled=not json_ and err.is_terminal)
         try:
             report = run_import(
@@ -160,6 +161,7 @@ def import_(
                 strict=strict,
                 encoding=encoding,
                 progress=progress,
+                inspected=inspected,
             )
         finally:
             progress.close()

@@ -111,7 +111,7 @@ def typed_fields(
                 problems.add(raw.lines[empty], column, "empty", count_as=f"no {name}")
                 keep &= ~empty
     for name, attr in mapping.attributes.items():
-        values, bad = parse.PARSERS[_ATTRIBUTE_PARSERS[attr.type]](raw.table.column(attr.column))
+        values, bad = parse.PARSERS[attr.type](raw.table.column(attr.column))
         out[name] = values
         if bad.any():
             problems.add(raw.lines[bad & keep], attr.column, f"not a valid {attr.type}", skip=False)
@@ -126,18 +126,10 @@ _KIND_WORDS = {
     "email": "e-mail address",
     "boolean": "yes/no value",
 }
-_ATTRIBUTE_PARSERS = {
-    "string": "string",
-    "integer": "integer",
-    "number": "number",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-}
 
 
 def customer_identity(
-    fields: dict[str, pa.Array], problems: Problems, lines: np.ndarray, keep: np.ndarray
+    fields: dict[str, pa.Array], problems: Problems, keep: np.ndarray
 ) -> tuple[pa.Array, np.ndarray]:
     """``external_id``: the customer id, else the e-mail. Rows with neither are skipped."""
     ext = fields.get("customer_id")

@@ -226,8 +226,3 @@ PARSERS: dict[str, Callable[[pa.Array], Parsed]] = {
     "date": date,
     "timestamp": lambda a: timestamp(a)[:2],
 }
-
-
-def first_bad(bad: np.ndarray) -> int | None:
-    idx = np.flatnonzero(bad)
-    return int(idx[0]) if len(idx) else None

@@ -71,13 +71,18 @@ def run_import(
     strict: bool = False,
     encoding: str | None = None,
     progress: Progress | None = None,
+    inspected: tuple | None = None,
 ) -> dict[str, Any]:
-    """Import one file into a workspace; returns the report (see ``docs/import.md``)."""
+    """Import one file into a workspace; returns the report (see ``docs/import.md``).
+
+    ``inspected`` is what :func:`inspect_file` already returned for this file, so a caller
+    that showed the mapping first does not read the file twice.
+    """
     started = time.perf_counter()
     step = progress or (lambda stage, detail: None)
     path = Path(path)
     step("read", path.name)
-    raw, chosen, confidence, mapping = inspect_file(
+    raw, chosen, confidence, mapping = inspected or inspect_file(
         path, preset=preset, mapping_file=mapping_file, target=target, encoding=encoding
     )
 

@@ -145,11 +145,6 @@ class Warehouse:
         return create.sql(dialect=self.dialect)
 
     # -- workspaces -----------------------------------------------------------------------
-    def ensure_workspace(self, workspace_id: int) -> None:
-        """Create the workspace's schema and tables if they do not exist (idempotent)."""
-        with self._transaction():
-            self._create_workspace_objects(self.schema_name(workspace_id))
-
     def _create_workspace_objects(self, ws: str) -> None:
         self._execute(
             sge.Create(this=sg.to_identifier(ws, quoted=True), kind="SCHEMA", exists=True).sql(
@@ -162,15 +157,6 @@ class Warehouse:
 
     def _create_indexes(self, ws: str) -> None:
         """Backends with cheap indexes add them here."""
-
-    def drop_workspace(self, workspace_id: int) -> None:
-        ws = self.schema_name(workspace_id)
-        with self._transaction():
-            self._execute(
-                sge.Drop(
-                    this=sg.to_identifier(ws, quoted=True), kind="SCHEMA", exists=True, cascade=True
-                ).sql(dialect=self.dialect)
-            )
 
     def table(self, workspace_id: int, name: str) -> ibis.Table:
         """An Ibis table of one workspace, for reading.

@@ -66,7 +66,7 @@ class Preset:
         self, raw: RawTable, mapping: M.Mapping, problems: Problems, required: list[str]
     ) -> tuple[dict, dict, np.ndarray]:
         fields, keep = typed_fields(raw, mapping, problems, required)
-        ext, keep = customer_identity(fields, problems, raw.lines, keep)
+        ext, keep = customer_identity(fields, problems, keep)
         return {"external_id": ext, **customer_columns(fields, mapping)}, fields, keep
 
 
