@@ -11,6 +11,7 @@ assembled from user input.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import time
 from collections.abc import Iterator
@@ -43,6 +44,20 @@ class Batch:
     events: pa.Table | None = None
     items: pa.Table | None = None
     truth: pa.Table | None = None
+
+
+@dataclass
+class MemberChange:
+    """What one evaluation of a segment changed in the memberships table."""
+
+    joined: int = 0
+    left: int = 0
+    #: Current members after the change (all of them, also when restricted).
+    members: int = 0
+
+
+MEMBER_STAGE_SCHEMA = ibis.schema({"customer_id": "int64", "confidence": "float64"})
+ID_STAGE_SCHEMA = ibis.schema({"customer_id": "int64"})
 
 
 @dataclass
@@ -398,6 +413,128 @@ class Warehouse:
             ws, "synthetic_truth", stage.anti_join(stored, stage.external_id == stored.external_id)
         )
 
+    # -- memberships ----------------------------------------------------------------------
+    def apply_members(
+        self,
+        workspace_id: int,
+        segment_id: int,
+        members: ibis.Table | pa.Table,
+        at: datetime.datetime,
+        *,
+        within: ibis.Table | pa.Table | None = None,
+    ) -> MemberChange:
+        """Make ``members`` the current members of a segment, recording who joined and left.
+
+        ``members`` has a unique ``customer_id`` (and optionally ``confidence``): an Ibis
+        expression over this warehouse's tables or an Arrow table. Customers not yet
+        current members get a row ``joined_at = at``; current members missing from
+        ``members`` get ``left_at = at``. With ``within`` (customer ids), only those
+        customers are considered, so a few touched customers update in milliseconds.
+        All of it is one transaction.
+        """
+        ws = self.schema_name(workspace_id)
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            self._stage_ids("_stage_members", members, MEMBER_STAGE_SCHEMA)
+            if within is not None:
+                self._stage_ids("_stage_within", within, ID_STAGE_SCHEMA)
+            return self._apply_staged_members(ws, int(segment_id), at, within is not None)
+
+    def _stage_ids(self, name: str, data: ibis.Table | pa.Table, schema: ibis.Schema) -> None:
+        if isinstance(data, pa.Table):
+            self._stage(name, _conform(_with_confidence(data, schema), schema), schema)
+            return
+        if "confidence" in schema and "confidence" not in data.columns:
+            data = data.mutate(confidence=ibis.literal(1.0, type="float64"))
+        self._materialize(name, data.select(*schema.names).cast(schema))
+
+    def _materialize(self, name: str, expr: ibis.Table) -> None:
+        """Run ``expr`` once into a temporary table ``name`` dropped with the transaction."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _apply_staged_members(
+        self, ws: str, segment_id: int, at: datetime.datetime, restricted: bool
+    ) -> MemberChange:
+        memberships = self._unbound(ws, "memberships", S.MEMBERSHIPS)
+        staged = ibis.table(MEMBER_STAGE_SCHEMA, name="_stage_members")
+        current = all_current = memberships.filter(
+            memberships.segment_id == segment_id, memberships.left_at.isnull()
+        )
+        if restricted:
+            within = ibis.table(ID_STAGE_SCHEMA, name="_stage_within")
+            staged = staged.semi_join(within, staged.customer_id == within.customer_id)
+            current = current.semi_join(within, current.customer_id == within.customer_id)
+        at_lit = ibis.literal(at.replace(tzinfo=None), type="timestamp")
+        joiners = staged.anti_join(current, staged.customer_id == current.customer_id)
+        joined = self._insert(
+            ws,
+            "memberships",
+            joiners.select(
+                segment_id=ibis.literal(segment_id, type="int64"),
+                customer_id=joiners.customer_id,
+                joined_at=at_lit,
+                left_at=ibis.null("timestamp"),
+                confidence=joiners.confidence,
+            ),
+        )
+        left = self._execute_count(self._close_memberships_sql(ws, segment_id, at, restricted))
+        members = int(self._scalar(all_current.count()))
+        return MemberChange(joined=joined, left=left, members=members)
+
+    def _close_memberships_sql(
+        self, ws: str, segment_id: int, at: datetime.datetime, restricted: bool
+    ) -> str:
+        """``UPDATE memberships SET left_at = at`` for current members no longer staged."""
+        target = sg.column("customer_id", "m", quoted=True)
+
+        def exists(stage: str) -> sge.Exists:
+            return sge.Exists(
+                this=sg.select(sge.Literal.number(1))
+                .from_(sg.table(stage, quoted=True).as_("s"))
+                .where(sge.EQ(this=sg.column("customer_id", "s", quoted=True), expression=target))
+            )
+
+        conditions = [
+            sge.EQ(
+                this=sg.column("segment_id", "m", quoted=True),
+                expression=sge.Literal.number(segment_id),
+            ),
+            sge.Is(this=sg.column("left_at", "m", quoted=True), expression=sge.Null()),
+            sge.Not(this=exists("_stage_members")),
+        ]
+        if restricted:
+            conditions.append(exists("_stage_within"))
+        update = sge.Update(
+            this=self._table_ref(ws, "memberships").as_("m"),
+            expressions=[
+                sge.EQ(
+                    this=sg.column("left_at", quoted=True),
+                    expression=sge.Cast(
+                        this=sge.Literal.string(at.replace(tzinfo=None).isoformat(sep=" ")),
+                        to=sge.DataType.build("TIMESTAMP"),
+                    ),
+                )
+            ],
+            where=sge.Where(this=sge.and_(*conditions)),
+        )
+        return update.sql(dialect=self.dialect)
+
+    def delete_members(self, workspace_id: int, segment_id: int) -> int:
+        """Forget every membership row of a deleted segment; returns how many went."""
+        ws = self.schema_name(workspace_id)
+        delete = sge.Delete(
+            this=self._table_ref(ws, "memberships"),
+            where=sge.Where(
+                this=sge.EQ(
+                    this=sg.column("segment_id", quoted=True),
+                    expression=sge.Literal.number(int(segment_id)),
+                )
+            ),
+        )
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            return self._execute_count(delete.sql(dialect=self.dialect))
+
     # -- small helpers --------------------------------------------------------------------
     def _scalar(self, expr: ibis.Expr):
         rows = self._execute(self._sql(expr))
@@ -447,6 +584,12 @@ def _first_of_each_key(events: pa.Table) -> pa.Table:
 
 class _DryRun(Exception):
     """Raised inside a load transaction to roll it back after counting."""
+
+
+def _with_confidence(data: pa.Table, schema: ibis.Schema) -> pa.Table:
+    if "confidence" in schema and "confidence" not in data.column_names:
+        return data.append_column("confidence", pa.array(np.ones(data.num_rows)))
+    return data
 
 
 def _conform(data: pa.Table, schema: ibis.Schema) -> pa.Table:

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import ibis
 import pyarrow as pa
+import sqlglot as sg
 from ibis.backends.sql.datatypes import DuckDBType
 
 from strata.errors import ConfigError
@@ -37,6 +38,7 @@ class DuckDBWarehouse(Warehouse):
         self._con.execute("SET enable_progress_bar = false")
         self._ibis = ibis.duckdb.from_connection(self._con)
         self._staged: list[str] = []
+        self._temp_tables: list[str] = []
 
     @property
     def ibis(self) -> ibis.BaseBackend:
@@ -58,6 +60,11 @@ class DuckDBWarehouse(Warehouse):
         self._con.register(name, data)
         self._staged.append(name)
 
+    def _materialize(self, name: str, expr: ibis.Table) -> None:
+        ref = sg.table(name, quoted=True).sql("duckdb")
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {ref} AS {self._sql(expr)}")
+        self._temp_tables.append(ref)
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         self._con.begin()
@@ -72,6 +79,9 @@ class DuckDBWarehouse(Warehouse):
             for name in self._staged:
                 self._con.unregister(name)
             self._staged.clear()
+            for ref in self._temp_tables:
+                self._con.execute(f"DROP TABLE IF EXISTS {ref}")
+            self._temp_tables.clear()
 
     def close(self) -> None:
         self._con.close()

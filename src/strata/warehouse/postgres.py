@@ -69,20 +69,26 @@ class PostgresWarehouse(Warehouse):
         # Fresh temp tables have no statistics; without them the planner guesses badly.
         self._execute(f"ANALYZE {ref.sql('postgres')}")
 
+    def _materialize(self, name: str, expr: ibis.Table) -> None:
+        ref = sg.table(name, quoted=True).sql("postgres")
+        self._execute(f"CREATE TEMP TABLE {ref} ON COMMIT DROP AS {self._sql(expr)}")
+        self._execute(f"ANALYZE {ref}")
+
     def _create_indexes(self, ws: str) -> None:
         schema = sg.to_identifier(ws, quoted=True).sql("postgres")
-        for table, column, unique in (
-            ("customers", "external_id", True),
-            ("customers", "customer_id", True),
-            ("events", "event_key", True),
-            ("events", "customer_id", False),
-            ("order_items", "event_id", False),
-            ("memberships", "segment_id", False),
-            ("predictions", "customer_id", False),
+        for table, columns, unique in (
+            ("customers", ("external_id",), True),
+            ("customers", ("customer_id",), True),
+            ("events", ("event_key",), True),
+            ("events", ("customer_id",), False),
+            ("order_items", ("event_id",), False),
+            ("memberships", ("segment_id", "customer_id"), False),
+            ("predictions", ("customer_id",), False),
         ):
             kind = "UNIQUE INDEX" if unique else "INDEX"
+            name = f"{table}_{'_'.join(columns)}_idx"
             self._execute(
-                f"CREATE {kind} IF NOT EXISTS {table}_{column}_idx ON {schema}.{table} ({column})"
+                f"CREATE {kind} IF NOT EXISTS {name} ON {schema}.{table} ({', '.join(columns)})"
             )
 
     def _lock_for_load(self, ws: str) -> None:
