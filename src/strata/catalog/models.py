@@ -77,12 +77,38 @@ class Segment(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    #: rule, rfm, tier or static (later: cluster, prediction).
     kind: Mapped[str] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
+    #: The rule tree as JSON (:mod:`strata.segments.nodes`); none for static segments.
     definition: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Who manages it: ``cli`` (by hand), ``code`` (``segments apply``) or ``system``.
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    #: Generated families: ``rfm`` or ``tiers:<name>``.
+    family: Mapped[str | None] = mapped_column(String(120), index=True)
+    #: A fixed reference time for its time-relative conditions; none means "now".
+    as_of: Mapped[datetime | None]
+    #: The reference time of the last evaluation; history only moves forward from it.
+    evaluated_as_of: Mapped[datetime | None]
     customer_count: Mapped[int | None]
     refreshed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Setting(Base):
+    """A workspace's configuration of a built-in segmentation (RFM grid, ICP, tiers)."""
+
+    __tablename__ = "workspace_settings"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: ``rfm``, ``icp`` or ``tiers:<name>``.
+    key: Mapped[str] = mapped_column(String(120))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
