@@ -25,11 +25,13 @@ class ReferenceTime:
     instant: dt.datetime
     #: "Today": day-based conditions count from here.
     day: dt.date
+    #: Given by the user (``--as-of``), as opposed to "now".
+    fixed: bool = True
 
     @classmethod
     def now(cls) -> ReferenceTime:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        return cls(instant=now, day=now.date())
+        return cls(instant=now, day=now.date(), fixed=False)
 
     @classmethod
     def of(cls, value: dt.date | dt.datetime | None) -> ReferenceTime:
@@ -46,8 +48,9 @@ class ReferenceTime:
 
     @classmethod
     def parse(cls, text: str | None) -> ReferenceTime:
-        """``None`` → now; ``YYYY-MM-DD`` → the end of that day; ISO date-time → that instant."""
-        if text is None or not str(text).strip():
+        """``None`` or ``now`` → now; ``YYYY-MM-DD`` → the end of that day; ISO date-time →
+        that instant."""
+        if text is None or str(text).strip().lower() in {"", "now"}:
             return cls.now()
         text = str(text).strip()
         try:
