@@ -31,6 +31,17 @@ app = typer.Typer(
 workspaces_app = typer.Typer(help="List workspaces.", no_args_is_help=False)
 imports_app = typer.Typer(help="Past imports and their row-level error reports.")
 customers_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
+segments_app = typer.Typer(
+    help="Rule, RFM, tier and static segments: preview, save, refresh, explain.",
+    no_args_is_help=True,
+)
+tiers_app = typer.Typer(
+    help="Tiers: named ranges of a number, each a segment.", no_args_is_help=True
+)
+icp_app = typer.Typer(help="The ideal-customer-profile score (0-100).", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+app.add_typer(tiers_app, name="tiers")
+app.add_typer(icp_app, name="icp")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(imports_app, name="imports")
 app.add_typer(customers_app, name="customers")
@@ -48,6 +59,15 @@ WorkspaceOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Reference time: YYYY-MM-DD (end of that day), an ISO date-time, or 'now' "
+        "(default: each segment's pinned time, else now).",
+        show_default=False,
+    ),
+]
 
 
 def _app():
@@ -167,10 +187,18 @@ def import_(
             progress.close()
         if errors is not None:
             _write_errors(strata, report, errors)
+        if not dry_run:
+            from strata.segments.engine import refresh_after_import
+
+            report["segments_refreshed"] = [
+                r.to_dict() for r in refresh_after_import(strata, report)
+            ]
     if json_:
         _print_json(report)
         return
     _show_report(report)
+    if report.get("segments_refreshed"):
+        _show_refreshed([_Row(r) for r in report["segments_refreshed"]])
 
 
 def _show_mapping(raw, chosen, confidence: float, found) -> None:
@@ -472,6 +500,558 @@ def imports_show(import_id: int, workspace: WorkspaceOpt = None, json_: JsonOpt 
             f"  row {e['row']}, column {e['column']!r}: {e['reason']}"
             + (f" ({e['value']!r})" if "value" in e else "")
         )
+
+
+# -- segments -------------------------------------------------------------------------------
+class _Row(dict):
+    """A refreshed-segment dict with attribute access, for printing."""
+
+    __getattr__ = dict.get
+
+
+def _segments(strata, workspace: str | None):
+    from strata.segments.engine import Segments
+
+    return Segments(strata, workspace)
+
+
+def _ref(as_of: str | None):
+    from strata.segments.reference import ReferenceTime
+
+    return None if as_of is None else ReferenceTime.parse(as_of)
+
+
+def _read_rule_file(path: Path):
+    """A segment file (name + rule) or a bare rule, as (spec or None, rule)."""
+    import yaml
+
+    from strata.errors import InputError
+    from strata.segments import nodes as N
+
+    text = sys.stdin.read() if str(path) == "-" else _read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputError(f"{path} is not valid YAML: fix the syntax") from None
+    if isinstance(data, dict) and "rule" in data:
+        spec = N.load_spec(text, source=str(path))
+        return spec, spec.rule
+    return None, N.parse_rule(data)
+
+
+def _read_text(path: Path) -> str:
+    from strata.errors import InputError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def _segment_dict(seg) -> dict[str, Any]:
+    from strata.segments.reference import ReferenceTime
+
+    def ref(t):
+        return None if t is None else str(ReferenceTime.of(t))
+
+    return {
+        "name": seg.name,
+        "kind": seg.kind,
+        "family": seg.family,
+        "source": seg.source,
+        "description": seg.description,
+        "customers": seg.customer_count,
+        "refreshed_at": seg.refreshed_at,
+        "as_of": ref(seg.evaluated_as_of),
+        "pinned_as_of": ref(seg.as_of),
+        "rule": seg.definition,
+    }
+
+
+def _show_refreshed(rows) -> None:
+    table = Table(box=None, pad_edge=False)
+    for col in ("segment", "kind", "members", "joined", "left", "as of", "seconds"):
+        table.add_column(col, justify="right" if col in {"members", "joined", "left"} else "left")
+    for r in rows:
+        table.add_row(
+            r.segment,
+            r.kind + (" (incremental)" if r.incremental else ""),
+            f"{r.members:,}",
+            f"+{r.joined:,}",
+            f"-{r.left:,}",
+            r.as_of,
+            f"{r.seconds:.2f}",
+        )
+    out.print(table)
+
+
+@segments_app.command("list")
+def segments_list(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
+    """Every segment: name, kind, members, last refresh."""
+    with _app() as strata:
+        rows = [_segment_dict(s) for s in _segments(strata, workspace).list()]
+    if json_:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("No segments yet: `strata rfm`, or `strata segments create FILE`.")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("name", "kind", "customers", "as of", "description"):
+        table.add_column(col, justify="right" if col == "customers" else "left")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["family"] or r["kind"],
+            "" if r["customers"] is None else f"{r['customers']:,}",
+            r["as_of"] or "",
+            r["description"] or "",
+        )
+    out.print(table)
+
+
+@segments_app.command("show")
+def segments_show(name: str, workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
+    """One segment: its rule (as YAML), size and when it was evaluated."""
+    import yaml
+
+    with _app() as strata:
+        data = _segment_dict(_segments(strata, workspace).get(name))
+    if json_:
+        _print_json(data)
+        return
+    out.print(f"[bold]{data['name']}[/] ({data['family'] or data['kind']}, {data['source']})")
+    if data["description"]:
+        out.print(data["description"])
+    out.print(f"customers: {data['customers']}, evaluated as of {data['as_of']}")
+    if data["rule"]:
+        out.print(yaml.safe_dump({"rule": data["rule"]}, sort_keys=False, allow_unicode=True))
+
+
+@segments_app.command("preview")
+def segments_preview(
+    file: Annotated[Path, typer.Argument(help="YAML file with a rule (or name + rule); - = stdin")],
+    as_of: AsOfOpt = None,
+    sample: Annotated[int, typer.Option(min=0, max=1000, help="Members to show.")] = 10,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Count and a sample of the customers a rule matches, without saving anything."""
+    _, rule = _read_rule_file(file)
+    with _app() as strata:
+        preview = _segments(strata, workspace).preview(rule, as_of=_ref(as_of), sample=sample)
+    if json_:
+        _print_json(preview.to_dict())
+        return
+    out.print(
+        f"[bold]{preview.count:,}[/] customers match (as of {preview.as_of}, "
+        f"{preview.seconds * 1000:.0f} ms)"
+    )
+    for r in preview.sample:
+        out.print(f"  {r['external_id']}  {r['name'] or ''}  {r['email'] or ''}")
+
+
+@segments_app.command("create")
+def segments_create(
+    file: Annotated[
+        Path,
+        typer.Argument(help="YAML file with name and rule; with --static, a list of ids/e-mails"),
+    ],
+    static: Annotated[
+        str | None,
+        typer.Option(
+            "--static",
+            help="Make a static segment of this name from FILE: one customer id or e-mail "
+            "per line (CSV: the first column).",
+            show_default=False,
+        ),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Static: the list becomes the members.")
+    ] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Static: the list is added to the members.")
+    ] = False,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Save a segment and evaluate it (a rule from YAML, or a static list)."""
+    if replace and append:
+        raise StrataError("say --replace or --append, not both")
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        if static is not None:
+            values = _read_list(file)
+            mode = "replace" if replace else "append" if append else None
+            result, unmatched = segs.save_static(static, values, mode=mode)
+            data = {
+                **result.to_dict(),
+                "unmatched": len(unmatched),
+                "unmatched_sample": unmatched[:10],
+            }
+        else:
+            spec, _ = _read_rule_file(file)
+            if spec is None:
+                raise StrataError(f"{file} has no 'name:': a saved segment needs a name and a rule")
+            _seg, result = segs.save(spec, as_of=_ref(as_of))
+            data = result.to_dict()
+    if json_:
+        _print_json(data)
+        return
+    _show_refreshed([_Row(data)])
+    if data.get("unmatched"):
+        out.print(
+            f"{data['unmatched']:,} values matched no customer, e.g. "
+            + ", ".join(data["unmatched_sample"][:5])
+        )
+
+
+def _read_list(path: Path) -> list[str]:
+    text = _read_text(path)
+    values = [line.split(",")[0].strip().strip('"') for line in text.splitlines()]
+    values = [v for v in values if v]
+    if values and values[0].lower() in {"id", "customer_id", "external_id", "email", "e-mail"}:
+        values = values[1:]  # a header
+    return values
+
+
+@segments_app.command("apply")
+def segments_apply(
+    directory: Annotated[Path, typer.Argument(help="Directory of segment YAML files.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Apply the plan (default: only show it).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Segments as code: show the plan for a directory of YAML files; apply it with --yes."""
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        if yes:
+            plan, results = segs.apply(directory)
+        else:
+            plan, results = segs.plan(directory), []
+    data = {
+        "applied": yes,
+        "plan": [
+            {"action": p.action, "name": p.name, "file": p.file, "changes": p.changes} for p in plan
+        ],
+        "refreshed": [r.to_dict() for r in results],
+    }
+    if json_:
+        _print_json(data)
+        return
+    marks = {"create": "[green]+[/]", "change": "[yellow]~[/]", "delete": "[red]-[/]"}
+    for p in plan:
+        extra = f" ({', '.join(p.changes)})" if p.changes else ""
+        out.print(f"{marks.get(p.action, ' ')} {p.action:<9} {p.name}{extra}")
+    todo = sum(p.action != "unchanged" for p in plan)
+    if not yes:
+        out.print(f"{todo} change(s). Run again with --yes to apply." if todo else "Up to date.")
+    elif results:
+        _show_refreshed(results)
+
+
+@segments_app.command("refresh")
+def segments_refresh(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Segments to refresh (default: every dynamic one).")
+    ] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-evaluate dynamic segments and record who joined and who left."""
+    with _app() as strata:
+        results = _segments(strata, workspace).refresh(names or None, as_of=_ref(as_of))
+    if json_:
+        _print_json([r.to_dict() for r in results])
+        return
+    if not results:
+        out.print("No dynamic segments to refresh.")
+        return
+    _show_refreshed(results)
+
+
+@segments_app.command("members")
+def segments_members(
+    name: str,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Current members of a segment, a page at a time."""
+    with _app() as strata:
+        total, rows = _segments(strata, workspace).members(name, limit=limit, offset=offset)
+    if json_:
+        _print_json({"segment": name, "total": total, "offset": offset, "members": rows})
+        return
+    out.print(f"{total:,} members; showing {offset + 1}–{offset + len(rows)}")
+    table = Table(box=None, pad_edge=False)
+    for col in ("id", "name", "email", "country", "since"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["external_id"],
+            r["name"] or "",
+            r["email"] or "",
+            r["country"] or "",
+            f"{r['joined_at']:%Y-%m-%d}",
+        )
+    out.print(table)
+
+
+@segments_app.command("explain")
+def segments_explain(
+    name: str,
+    customer: Annotated[str, typer.Argument(help="Customer id (from your data) or e-mail.")],
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Why a customer is or is not in a segment: each condition with the actual value."""
+    with _app() as strata:
+        data = _segments(strata, workspace).explain(name, customer, as_of=_ref(as_of))
+    if json_:
+        _print_json(data)
+        return
+    verdict = "is a member of" if data["member"] else "is not a member of"
+    out.print(f"{customer} {verdict} [bold]{name}[/]", highlight=False)
+    if "text" in data:
+        out.print(f"as of {data['as_of']}:", highlight=False)
+        out.print(data["text"], highlight=False)
+    else:
+        out.print(data["reason"], highlight=False)
+
+
+@segments_app.command("history")
+def segments_history(
+    name: Annotated[str | None, typer.Argument(help="Segment (size over time).")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Instead: one customer's segments over time.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """A segment's size over time, or (--customer) a customer's segment history."""
+    if (name is None) == (customer is None):
+        raise StrataError("give a segment name, or --customer ID, not both")
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        rows = segs.customer_history(customer) if customer else segs.history(name)
+    if json_:
+        _print_json(rows)
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in rows[0].keys() if rows else ["(no history yet)"]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            *[("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)) for v in r.values()]
+        )
+    out.print(table)
+
+
+@segments_app.command("delete")
+def segments_delete(
+    name: str,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do it (default: only say what would go).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Delete a segment and its membership history."""
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        seg = segs.get(name)
+        if not yes:
+            out.print(
+                f"Would delete {name!r} ({seg.customer_count or 0:,} members) and its history. "
+                "Run again with --yes."
+            )
+            return
+        segs.delete(name)
+    out.print(f"Deleted {name!r}.")
+
+
+@app.command()
+def rfm(
+    as_of: AsOfOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML with 'bins' and/or 'map' to store as this workspace's RFM grid."),
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Go back to the standard grid.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute and show; save no segments.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """RFM: score customers with orders 1-5 and save the 11 named segments."""
+    import yaml
+
+    from strata.segments import rfm as rfm_mod
+    from strata.segments.engine import run_rfm
+
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        if reset:
+            segs.set_setting("rfm", None)
+        if config is not None:
+            data = yaml.safe_load(_read_text(config)) or {}
+            if not isinstance(data, dict):
+                raise StrataError(f"{config} must be a mapping with 'bins' and/or 'map'")
+            checked = rfm_mod.parse_config(data)
+            segs.set_setting("rfm", checked.model_dump(mode="json"))
+        summary = run_rfm(segs, as_of=_ref(as_of), save=not dry_run)
+    if json_:
+        _print_json(summary)
+        return
+    out.print(f"RFM as of {summary['as_of']}: {summary['customers']:,} customers with orders")
+    table = Table(box=None, pad_edge=False)
+    for col in ("segment", "customers", "share", "revenue", "suggested action"):
+        table.add_column(
+            col, justify="right" if col in {"customers", "share", "revenue"} else "left"
+        )
+    total = summary["customers"] or 1
+    for r in summary["segments"]:
+        table.add_row(
+            r["name"],
+            f"{r['customers']:,}",
+            f"{r['customers'] / total:.1%}",
+            f"{r['revenue']:,.2f}",
+            r["action"] or "",
+        )
+    out.print(table)
+
+
+@tiers_app.command("create")
+def tiers_create(
+    name: Annotated[str, typer.Argument(help="Name of the tier set, e.g. 'size'.")],
+    on: Annotated[str, typer.Option(help="Numeric attribute or trait to cut.")],
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="'Name<=max' for each tier in order; the last may be just 'Name' (above). "
+            "Default: Small Business<=1, Mid-Market<=10, Large Enterprise.",
+        ),
+    ] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Create or change a tier set; each tier becomes a segment."""
+    from strata.segments.engine import save_tiers
+    from strata.segments.tiers import parse_config, parse_tier_option
+
+    data: dict[str, Any] = {"on": on}
+    if tier:
+        data["tiers"] = [parse_tier_option(t) for t in tier]
+    config = parse_config(data)
+    with _app() as strata:
+        results = save_tiers(_segments(strata, workspace), name, config, as_of=_ref(as_of))
+    if json_:
+        _print_json(
+            {
+                "tiers": name,
+                "on": on,
+                "rules": config.describe(),
+                "segments": [r.to_dict() for r in results],
+            }
+        )
+        return
+    for line in config.describe():
+        out.print(line)
+    _show_refreshed(results)
+
+
+@tiers_app.command("reset")
+def tiers_reset(
+    name: str, as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, json_: JsonOpt = False
+) -> None:
+    """Put a tier set back to the default thresholds (same attribute)."""
+    from strata.errors import NotFound
+    from strata.segments.engine import save_tiers, tier_sets
+    from strata.segments.tiers import parse_config
+
+    with _app() as strata:
+        segs = _segments(strata, workspace)
+        sets = tier_sets(segs)
+        if name not in sets:
+            raise NotFound(f"no tier set {name!r}; create it with `strata tiers create`")
+        config = parse_config({"on": sets[name].on})
+        results = save_tiers(segs, name, config, as_of=_ref(as_of))
+    if json_:
+        _print_json(
+            {"tiers": name, "rules": config.describe(), "segments": [r.to_dict() for r in results]}
+        )
+        return
+    for line in config.describe():
+        out.print(line)
+    _show_refreshed(results)
+
+
+@tiers_app.command("list")
+def tiers_list(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
+    """Tier sets and their thresholds."""
+    from strata.segments.engine import tier_sets
+
+    with _app() as strata:
+        sets = tier_sets(_segments(strata, workspace))
+    data = {name: {"on": c.on, "rules": c.describe()} for name, c in sets.items()}
+    if json_:
+        _print_json(data)
+        return
+    if not data:
+        out.print("No tier sets: `strata tiers create NAME --on ATTRIBUTE`.")
+    for name, d in data.items():
+        out.print(f"[bold]{name}[/] on {d['on']}: " + "; ".join(d["rules"]))
+
+
+@icp_app.command("set")
+def icp_set(
+    file: Annotated[Path, typer.Argument(help="YAML with 'criteria' (see docs/segments.md).")],
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Store the ICP criteria and show how the scores spread."""
+    import yaml
+
+    from strata.segments.engine import set_icp
+    from strata.segments.icp import parse_config
+
+    data = yaml.safe_load(_read_text(file)) or {}
+    if not isinstance(data, dict):
+        raise StrataError(f"{file} must be a mapping with 'criteria'")
+    with _app() as strata:
+        summary = set_icp(_segments(strata, workspace), parse_config(data))
+    _show_icp(summary, json_)
+
+
+@icp_app.command("show")
+def icp_show(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
+    """The ICP criteria and how customers' scores spread over 0-100."""
+    from strata.segments.engine import icp_summary
+
+    with _app() as strata:
+        summary = icp_summary(_segments(strata, workspace), as_of=_ref(as_of))
+    _show_icp(summary, json_)
+
+
+def _show_icp(summary: dict, json_: bool) -> None:
+    if json_:
+        _print_json(summary)
+        return
+    for c in summary["criteria"]:
+        out.print(f"  weight {c['weight']:g}: {c['rule']}")
+    out.print(f"{summary['customers']:,} customers, average score {summary['average']:.1f}")
+    for b in summary["bands"]:
+        out.print(f"  {b['band']:>7}: {b['customers']:,}")
 
 
 def _date(text: str) -> dt.date:

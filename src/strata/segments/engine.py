@@ -929,3 +929,17 @@ def icp_summary(segs: Segments, *, as_of: ReferenceTime | None = None) -> dict[s
             for r in rows
         ],
     }
+
+
+def refresh_after_import(app: Strata, report: dict[str, Any]) -> list[Refreshed]:
+    """Bring a workspace's segments up to date after the import that wrote ``report``."""
+    from strata.catalog import ImportRun
+
+    if report.get("dry_run") or not report.get("import_id"):
+        return []
+    with app.session() as s:
+        run = s.get(ImportRun, report["import_id"])
+        if run is None or run.status != "succeeded":
+            return []
+        workspace = s.get(Workspace, run.workspace_id)
+    return Segments(app, workspace).after_import(run.id, run.started_at)
