@@ -295,9 +295,13 @@ def generate(
 def demo(
     customers: Annotated[int, typer.Option(min=100, max=5_000_000)] = 5000,
     workspace: Annotated[str, typer.Option("--workspace", "-w")] = "demo",
+    segments: Annotated[
+        Path, typer.Option(help="Directory of example segment YAML files to apply.")
+    ] = Path("examples/segments"),
 ) -> None:
-    """Generate the demo business into workspace 'demo' and show what it holds."""
+    """Generate the demo business into workspace 'demo', segment it and show the result."""
     from strata.demo import generate_and_load
+    from strata.segments.engine import Segments, run_rfm
     from strata.stats import workspace_stats
 
     with _app() as strata:
@@ -305,9 +309,17 @@ def demo(
         report = generate_and_load(strata, customers=customers, workspace=workspace)
         _show_report(report)
         _show_stats(workspace_stats(strata, workspace))
+        segs = Segments(strata, workspace)
+        summary = run_rfm(segs)
+        out.print(f"\nRFM: {summary['customers']:,} customers with orders in 11 segments")
+        if segments.is_dir():
+            segs.apply(segments)
+        out.print()
+        segments_list(workspace=workspace, json_=False)
         out.print(
             f"\nData lives in {strata.settings.home}. Next: "
-            f"[bold]strata stats -w {workspace}[/], "
+            f"[bold]strata segments explain Champions C0000001 -w {workspace}[/], "
+            f"[bold]strata segments preview FILE -w {workspace}[/], "
             f"[bold]strata customers show C0000001 -w {workspace}[/]"
         )
 
@@ -599,8 +611,9 @@ def segments_list(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> Non
         out.print("No segments yet: `strata rfm`, or `strata segments create FILE`.")
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("name", "kind", "customers", "as of", "description"):
-        table.add_column(col, justify="right" if col == "customers" else "left")
+    for col in ("name", "kind", "customers", "as of"):
+        table.add_column(col, justify="right" if col == "customers" else "left", no_wrap=True)
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48)
     for r in rows:
         table.add_row(
             r["name"],
