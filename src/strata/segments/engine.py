@@ -39,7 +39,7 @@ from strata.segments.tiers import TierConfig
 from strata.segments.tiers import parse_config as parse_tiers
 
 #: Above this many touched customers, an import refreshes segments in full.
-INCREMENTAL_LIMIT = 50_000
+INCREMENTAL_LIMIT = 5_000
 #: Traits whose value for one customer depends on every other customer's.
 GLOBAL_TRAITS = {"rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"}
 
