@@ -373,6 +373,9 @@ class Segments:
         segments = [s for s in self.list() if s.kind in RULE_KINDS]
         refs = self.refs(self.list())
         events = None if event_types is None else set(event_types)
+        # Saying which events changed and nothing about attributes means none changed.
+        if attributes is None and event_types is not None:
+            attributes = ()
         attrs = None if attributes is None else set(attributes)
         partial, full = [], []
         for seg in segments:
@@ -384,8 +387,12 @@ class Segments:
         results = self.refresh(full) if full else []
         ids = sorted({int(i) for i in customer_ids})
         if ids:
+            rfm_family = [s for s in partial if s.family == "rfm"]
+            if rfm_family:
+                results += self._refresh_rfm(rfm_family, None, customer_ids=ids)
             for seg in partial:
-                results.append(self._refresh_one(seg, None, customer_ids=ids, refs=refs))
+                if seg.family != "rfm":
+                    results.append(self._refresh_one(seg, None, customer_ids=ids, refs=refs))
         return results
 
     def after_import(self, import_id: int, started_at: dt.datetime) -> list[Refreshed]:
@@ -408,7 +415,15 @@ class Segments:
             return self.refresh()
         ids = touched.to_pyarrow().column("customer_id").to_pylist()
         types = new_events.select("event_type").distinct().to_pyarrow()
-        return self.update_customers(ids, event_types=types.column("event_type").to_pylist())
+        changed = customers.filter(
+            customers.updated_at >= ibis.literal(started_at, type="timestamp")
+        ).count()
+        return self.update_customers(
+            ids,
+            event_types=types.column("event_type").to_pylist(),
+            # Created or updated customers may now match any segment.
+            new_customers=bool(changed.execute()),
+        )
 
     def _refresh_one(
         self,
@@ -440,18 +455,30 @@ class Segments:
             incremental=customer_ids is not None,
         )
 
-    def _refresh_rfm(self, family: list[Segment], as_of: ReferenceTime | None) -> list[Refreshed]:
+    def _refresh_rfm(
+        self,
+        family: list[Segment],
+        as_of: ReferenceTime | None,
+        *,
+        customer_ids: Sequence[int] | None = None,
+    ) -> list[Refreshed]:
         """All RFM segments from one scoring pass, split by segment name."""
         started = time.perf_counter()
         ref = self._reference(family[0], as_of)
-        scores = rfm_scores(self, ref).select("customer_id", "rfm_segment").to_pyarrow()
+        scored = rfm_scores(self, ref).select("customer_id", "rfm_segment")
+        within = None
+        if customer_ids is not None:
+            # Scores rank everyone; only these customers' memberships are updated.
+            scored = scored.filter(scored.customer_id.isin(list(customer_ids)))
+            within = pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
+        scores = scored.to_pyarrow()
         names = scores.column("rfm_segment")
         results = []
         for seg in family:
             name = N.parse_rule(seg.definition).value
             mask = pc.equal(names, name)
             ids = scores.filter(mask).select(["customer_id"])
-            change = self.wh.apply_members(self.ws.id, seg.id, ids, ref.instant)
+            change = self.wh.apply_members(self.ws.id, seg.id, ids, ref.instant, within=within)
             self._record(seg.id, change.members, ref, pin=as_of)
             results.append(
                 Refreshed(
@@ -462,6 +489,7 @@ class Segments:
                     change.left,
                     str(ref),
                     round(time.perf_counter() - started, 4),
+                    incremental=within is not None,
                 )
             )
             started = time.perf_counter()

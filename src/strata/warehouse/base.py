@@ -455,30 +455,61 @@ class Warehouse:
     def _apply_staged_members(
         self, ws: str, segment_id: int, at: datetime.datetime, restricted: bool
     ) -> MemberChange:
-        memberships = self._unbound(ws, "memberships", S.MEMBERSHIPS)
-        staged = ibis.table(MEMBER_STAGE_SCHEMA, name="_stage_members")
-        current = all_current = memberships.filter(
-            memberships.segment_id == segment_id, memberships.left_at.isnull()
+        # Plain sqlglot trees: these statements run for every (incremental) refresh, and
+        # compiling them through Ibis would cost more than running them.
+        memberships = self._table_ref(ws, "memberships")
+        at_sql = sge.Cast(
+            this=sge.Literal.string(at.replace(tzinfo=None).isoformat(sep=" ")),
+            to=sge.DataType.build("TIMESTAMP"),
         )
+        seg = sge.Literal.number(segment_id)
+
+        def current(alias: str) -> list[sge.Expression]:
+            return [
+                sge.EQ(this=sg.column("segment_id", alias, quoted=True), expression=seg),
+                sge.Is(this=sg.column("left_at", alias, quoted=True), expression=sge.Null()),
+            ]
+
+        def exists(table: sge.Table, alias: str, *conditions: sge.Expression) -> sge.Exists:
+            match = sge.EQ(
+                this=sg.column("customer_id", alias, quoted=True),
+                expression=sg.column("customer_id", "s", quoted=True),
+            )
+            return sge.Exists(
+                this=sg.select(sge.Literal.number(1))
+                .from_(table.as_(alias))
+                .where(sge.and_(*conditions, match))
+            )
+
+        where = [sge.Not(this=exists(memberships.copy(), "m", *current("m")))]
         if restricted:
-            within = ibis.table(ID_STAGE_SCHEMA, name="_stage_within")
-            staged = staged.semi_join(within, staged.customer_id == within.customer_id)
-            current = current.semi_join(within, current.customer_id == within.customer_id)
-        at_lit = ibis.literal(at.replace(tzinfo=None), type="timestamp")
-        joiners = staged.anti_join(current, staged.customer_id == current.customer_id)
-        joined = self._insert(
-            ws,
-            "memberships",
-            joiners.select(
-                segment_id=ibis.literal(segment_id, type="int64"),
-                customer_id=joiners.customer_id,
-                joined_at=at_lit,
-                left_at=ibis.null("timestamp"),
-                confidence=joiners.confidence,
-            ),
+            where.append(exists(sg.table("_stage_within", quoted=True), "w"))
+        joiners = (
+            sg.select(
+                seg,
+                sg.column("customer_id", "s", quoted=True),
+                at_sql,
+                sge.Cast(this=sge.Null(), to=sge.DataType.build("TIMESTAMP")),
+                sg.column("confidence", "s", quoted=True),
+            )
+            .from_(sg.table("_stage_members", quoted=True).as_("s"))
+            .where(sge.and_(*where))
         )
+        insert = sge.Insert(
+            this=sge.Schema(
+                this=memberships.copy(),
+                expressions=[sg.to_identifier(c, quoted=True) for c in S.MEMBERSHIPS.names],
+            ),
+            expression=joiners,
+        )
+        joined = self._execute_count(insert.sql(dialect=self.dialect))
         left = self._execute_count(self._close_memberships_sql(ws, segment_id, at, restricted))
-        members = int(self._scalar(all_current.count()))
+        count = (
+            sg.select(sge.Count(this=sge.Star()))
+            .from_(memberships.copy().as_("m"))
+            .where(sge.and_(*current("m")))
+        )
+        members = int(self._execute(count.sql(dialect=self.dialect))[0][0])
         return MemberChange(joined=joined, left=left, members=members)
 
     def _close_memberships_sql(
