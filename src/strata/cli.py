@@ -63,8 +63,7 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
-        help="Reference time: YYYY-MM-DD (end of that day), an ISO date-time, or 'now' "
-        "(default: each segment's pinned time, else now).",
+        help="Reference time: YYYY-MM-DD (the end of that day), an ISO date-time (UTC), or 'now'.",
         show_default=False,
     ),
 ]
@@ -813,7 +812,7 @@ def segments_members(
             r["name"] or "",
             r["email"] or "",
             r["country"] or "",
-            f"{r['joined_at']:%Y-%m-%d}",
+            r["joined"],
         )
     out.print(table)
 
@@ -905,23 +904,23 @@ def rfm(
     workspace: WorkspaceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """RFM: score customers with orders 1-5 and save the 11 named segments."""
+    """RFM: score customers with orders and save the named RFM segments (11 by default)."""
     import yaml
 
     from strata.segments import rfm as rfm_mod
     from strata.segments.engine import run_rfm
 
+    chosen = rfm_mod.default_config() if reset else None
+    if config is not None:
+        data = yaml.safe_load(_read_text(config)) or {}
+        if not isinstance(data, dict):
+            raise StrataError(f"{config} must be a mapping with 'bins' and/or 'map'")
+        chosen = rfm_mod.parse_config(data)
     with _app() as strata:
-        segs = _segments(strata, workspace)
-        if reset:
-            segs.set_setting("rfm", None)
-        if config is not None:
-            data = yaml.safe_load(_read_text(config)) or {}
-            if not isinstance(data, dict):
-                raise StrataError(f"{config} must be a mapping with 'bins' and/or 'map'")
-            checked = rfm_mod.parse_config(data)
-            segs.set_setting("rfm", checked.model_dump(mode="json"))
-        summary = run_rfm(segs, as_of=_ref(as_of), save=not dry_run)
+        # With --dry-run a new grid is only tried, not stored.
+        summary = run_rfm(
+            _segments(strata, workspace), as_of=_ref(as_of), save=not dry_run, config=chosen
+        )
     if json_:
         _print_json(summary)
         return

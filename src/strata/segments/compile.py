@@ -465,17 +465,13 @@ class Compiler:
             else:
                 m = e.revenue if measure == "revenue" else _as_number(self._property(e, measure))
                 table = e.group_by("customer_id").aggregate(
-                    n=e.count(),
-                    sum=m.sum(),
-                    avg=m.mean(),
-                    min=m.min(),
-                    max=m.max(),
-                    count=m.count(),
+                    n=e.count(), sum=m.sum(), avg=m.mean(), min=m.min(), max=m.max()
                 )
             self._add(key, table)
         p = self._names[key]
         if fn in {"n", "count"}:
-            return lambda w: w[f"{p}_{fn}"].fill_null(0)
+            # "count" counts the matching events, whatever the measure.
+            return lambda w: w[f"{p}_n"].fill_null(0)
         if fn == "sum":
             return lambda w: w[f"{p}_sum"].fill_null(0.0)
         return lambda w: w[f"{p}_{fn}"]
@@ -545,12 +541,17 @@ def _spark_json_text(j: str, path: str) -> str: ...
 def bucket(customer_id: ir.IntegerValue, salt: str = "") -> ir.IntegerValue:
     """A stable pseudo-random number 0–9999 from the customer id, the same on every backend.
 
-    Two rounds of a multiplicative hash modulo a prime below 2**31, in plain int64
-    arithmetic (no backend's own hash function, which differ).
+    Squaring and multiplying modulo a prime below 2**31, with four constants drawn
+    from the salt, in plain int64 arithmetic (no backend's own hash function, which
+    differ). The squarings make it non-linear, so slices with different salts are
+    independent: two 10 % slices share about 1 % of customers.
     """
-    s = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big") % _P
-    h = (customer_id.cast("int64") % _P * 1_103_515_245 + s) % _P
-    h = (h * 48_271 + 12_345) % _P
+    digest = hashlib.sha256(salt.encode()).digest()
+    s1, s2, s3, s4 = (int.from_bytes(digest[i : i + 4], "big") % _P for i in range(0, 16, 4))
+    h = (customer_id.cast("int64") % _P + s1) % _P
+    h = (h * h + s2) % _P
+    h = (h * 48_271 + s3) % _P
+    h = (h * h + s4) % _P
     return h % 10_000
 
 
@@ -749,8 +750,10 @@ def _coerce(value: Any, kind: str, label: str, op: str) -> Any:
             if len(text) == 10:
                 day = dt.date.fromisoformat(text)
                 return day if kind == "date" else dt.datetime.combine(day, dt.time(0))
-            stamp = dt.datetime.fromisoformat(text)
-            return stamp.date() if kind == "date" else stamp.replace(tzinfo=None)
+            stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if stamp.tzinfo is not None:  # the warehouse keeps UTC
+                stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+            return stamp.date() if kind == "date" else stamp
     except ValueError:
         pass
     raise InputError(

@@ -201,7 +201,10 @@ class Segments:
             .to_pyarrow()
             .to_pylist()
         )
+        # No rows: nobody matches, or no sample was asked for (then count apart).
         count = int(rows[0]["_n"]) if rows else 0
+        if not rows and sample == 0:
+            count = int(members.count().execute())
         for r in rows:
             del r["_n"]
         return Preview(count, rows, str(ref), round(time.perf_counter() - started, 4))
@@ -246,6 +249,20 @@ class Segments:
             s.refresh(seg)
         result = self._refresh_one(seg, as_of) if evaluate else None
         return self.get(spec.name), result
+
+    def dependents(self, name: str) -> list[str]:
+        """Rule segments that name ``name``, directly or through others."""
+        rules = {
+            s.name: N.referenced_segments(N.parse_rule(s.definition))
+            for s in self.list()
+            if s.definition
+        }
+        found: list[str] = []
+        frontier = {name}
+        while frontier:
+            frontier = {n for n, uses in rules.items() if uses & frontier and n not in found}
+            found += sorted(frontier)
+        return found
 
     def delete(self, name: str) -> None:
         seg = self.get(name)
@@ -318,6 +335,7 @@ class Segments:
             self.ws.id, seg.id, pa.table({"customer_id": pa.array(ids, pa.int64())}), ref.instant
         )
         self._record(seg.id, change.members, ref)
+        self.refresh(self.dependents(name))
         unmatched = [v for v in cleaned if v not in matched]
         return (
             Refreshed(
@@ -500,7 +518,7 @@ class Segments:
         if seg.evaluated_as_of and ref.instant < seg.evaluated_as_of:
             raise InputError(
                 f"segment {seg.name!r} was last evaluated as of "
-                f"{seg.evaluated_as_of:%Y-%m-%d %H:%M}; its history only moves forward, "
+                f"{ReferenceTime.of(seg.evaluated_as_of)}; its history only moves forward, "
                 f"so it cannot be refreshed as of {ref}. "
                 "Use `strata segments preview --as-of` to look back without saving"
             )
@@ -534,6 +552,8 @@ class Segments:
             .limit(limit, offset=offset)
         )
         rows = page.to_pyarrow().to_pylist()
+        for r in rows:
+            r["joined"] = str(ReferenceTime.of(r.pop("joined_at")))
         return int(current.count().execute()), rows
 
     def history(self, name: str) -> list[dict[str, Any]]:
@@ -558,7 +578,12 @@ class Segments:
             joined, left = steps[at]
             size += joined - left
             out.append(
-                {"at": at.isoformat(sep=" "), "joined": joined, "left": left, "members": size}
+                {
+                    "as_of": str(ReferenceTime.of(at)),
+                    "joined": joined,
+                    "left": left,
+                    "members": size,
+                }
             )
         return out
 
@@ -576,8 +601,8 @@ class Segments:
         return [
             {
                 "segment": names.get(r["segment_id"], f"#{r['segment_id']} (deleted)"),
-                "joined_at": r["joined_at"].isoformat(sep=" "),
-                "left_at": r["left_at"].isoformat(sep=" ") if r["left_at"] else None,
+                "joined": str(ReferenceTime.of(r["joined_at"])),
+                "left": str(ReferenceTime.of(r["left_at"])) if r["left_at"] else None,
             }
             for r in rows
         ]
@@ -678,6 +703,14 @@ class Segments:
         for item in plan:
             if item.action in {"create", "change"}:
                 self.check(item.name, specs[item.name].rule, refs)
+        going = {item.name for item in plan if item.action == "delete"}
+        for name, ref in refs.items():
+            used = N.referenced_segments(ref.rule) & going if ref.rule else set()
+            if used:
+                raise InputError(
+                    f"{name!r} refers to {', '.join(map(repr, sorted(used)))}, which the "
+                    "directory no longer defines: change it too, or keep the file"
+                )
         # Save every definition, then evaluate, so segments may name each other freely.
         for item in plan:
             if item.action in {"create", "change"}:
@@ -760,27 +793,35 @@ def dependencies(
 
 
 # -- RFM ----------------------------------------------------------------------------------
-def rfm_scores(segs: Segments, ref: ReferenceTime) -> ibis.Table:
+def rfm_scores(
+    segs: Segments, ref: ReferenceTime, config: rfm_mod.RfmConfig | None = None
+) -> ibis.Table:
     """Per customer with orders: scores, segment, days since last order, orders, revenue."""
     compiler = segs.compiler(ref)
     orders = compiler._orders(restricted=False)
     orders = orders.filter(orders.total_orders > 0)
-    return rfm_mod.scores(orders, "days_since_last_order", segs.rfm_config())
+    return rfm_mod.scores(orders, "days_since_last_order", config or segs.rfm_config())
 
 
 def run_rfm(
-    segs: Segments, *, as_of: ReferenceTime | None = None, save: bool = True
+    segs: Segments,
+    *,
+    as_of: ReferenceTime | None = None,
+    save: bool = True,
+    config: rfm_mod.RfmConfig | None = None,
 ) -> dict[str, Any]:
     """Score every customer with orders, save the 11 RFM segments, return the summary.
 
     ``{"as_of": …, "customers": N, "segments": [{"name", "customers", "revenue"}, …]}``
     """
     ref = as_of or ReferenceTime.now()
-    config = segs.rfm_config()
+    if config is not None and save:
+        segs.set_setting("rfm", config.model_dump(mode="json"))
+    config = config or segs.rfm_config()
     if save:
         ensure_rfm_segments(segs, config)
         segs.refresh([s.name for s in segs.list() if s.family == "rfm"], as_of=ref)
-    scored = rfm_scores(segs, ref)
+    scored = rfm_scores(segs, ref, config)
     summary = (
         scored.group_by("rfm_segment")
         .aggregate(customers=scored.count(), revenue=scored.total_revenue.sum())
@@ -935,7 +976,7 @@ def icp_summary(segs: Segments, *, as_of: ReferenceTime | None = None) -> dict[s
     rows = (
         scored.mutate(band=band)
         .group_by("band")
-        .aggregate(customers=scored.count(), average=scored.score.mean())
+        .aggregate(customers=ibis._.count(), average=ibis._.score.mean())
         .order_by("band")
         .to_pyarrow()
         .to_pylist()

@@ -47,8 +47,18 @@ class Criterion(BaseModel):
     map: dict[str, float] | None = None
     exists: bool | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _one_kind(self) -> Criterion:
+        if self.on == "icp_score":
+            raise ValueError("a criterion cannot score the ICP score itself")
         given = [k for k in KINDS if getattr(self, "in_" if k == "in" else k) is not None]
         if len(given) != 1:
             raise ValueError(

@@ -118,10 +118,11 @@ class Comparison(Node):
                 raise ValueError(f"'{op}' needs a non-empty list of values")
         elif isinstance(value, list):
             raise ValueError(f"'{op}' takes one value, not a list")
+        least = 0 if op == "more_than_days_ago" else 1
         if op in DAY_OPS and not (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            isinstance(value, int) and not isinstance(value, bool) and value >= least
         ):
-            raise ValueError(f"'{op}' needs a whole number of days (0 or more)")
+            raise ValueError(f"'{op}' needs a whole number of days ({least} or more)")
         if op in TEXT_OPS and not isinstance(value, str):
             raise ValueError(f"'{op}' needs text")
         if self.yearly and op not in {"within_last_days", "within_next_days"}:

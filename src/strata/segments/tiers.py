@@ -49,6 +49,9 @@ class TierConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fill_mins(cls, data: Any) -> Any:
+        if isinstance(data, dict) and True in data and "on" not in data:
+            # YAML 1.1 reads a bare `on:` key as the boolean true.
+            data = {("on" if k is True else k): v for k, v in data.items()}
         # A tier without "min" starts where the one before it ends.
         if isinstance(data, dict) and data.get("tiers") is None:
             data = {**data, "tiers": DEFAULT_TIERS}
