@@ -16,6 +16,7 @@ backend's date arithmetic is involved; user values are Ibis literals, never SQL 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import json
@@ -665,9 +666,7 @@ def _day_comparison(
             else [today + dt.timedelta(days=i) for i in range(n)]
         )
         keys = sorted({d.month * 100 + d.day for d in days})
-        if any(d.month == 2 and d.day == 28 for d in days) and not any(
-            d.month == 2 and d.day == 29 for d in days
-        ):
+        if any(d.month == 2 and d.day == 28 and not calendar.isleap(d.year) for d in days):
             keys.append(229)  # born on 29 February: celebrated on the 28th in other years
         return lambda v: (v.month() * 100 + v.day()).isin(keys)
     if node.op == "within_last_days":

@@ -204,7 +204,7 @@ class Segments:
         # No rows: nobody matches, or no sample was asked for (then count apart).
         count = int(rows[0]["_n"]) if rows else 0
         if not rows and sample == 0:
-            count = int(members.count().execute())
+            count = _scalar(members.count())
         for r in rows:
             del r["_n"]
         return Preview(count, rows, str(ref), round(time.perf_counter() - started, 4))
@@ -220,6 +220,7 @@ class Segments:
         as_of: ReferenceTime | None = None,
         replace: bool = False,
         evaluate: bool = True,
+        refs: dict[str, SegmentRef] | None = None,
     ) -> tuple[Segment, Refreshed | None]:
         """Create (or with ``replace``, change) a rule segment, then evaluate it."""
         rule_data = N.rule_json(spec.rule)
@@ -236,7 +237,7 @@ class Segments:
                 )
             if seg is not None and seg.kind not in RULE_KINDS:
                 raise InputError(f"{spec.name!r} is a {seg.kind} segment; its rule cannot be set")
-            self.check(spec.name, spec.rule)
+            self.check(spec.name, spec.rule, refs)
             if seg is None:
                 seg = Segment(workspace_id=self.ws.id, name=spec.name, kind=kind)
                 s.add(seg)
@@ -363,7 +364,7 @@ class Segments:
         Without ``as_of`` each segment uses its pinned reference time if it has one,
         else now. With ``customer_ids`` only those customers are re-evaluated.
         """
-        segments = [self.get(n) for n in names] if names else self.list()
+        segments = [self.get(n) for n in names] if names is not None else self.list()
         dynamic = [s for s in segments if s.kind in RULE_KINDS]
         results: list[Refreshed] = []
         rfm_family = [s for s in dynamic if s.family == "rfm"]
@@ -426,7 +427,7 @@ class Segments:
             .union(new_events.select("customer_id"))
             .distinct()
         )
-        count = int(touched.count().execute())
+        count = _scalar(touched.count())
         if count == 0:
             return []
         if count > INCREMENTAL_LIMIT:
@@ -440,7 +441,7 @@ class Segments:
             ids,
             event_types=types.column("event_type").to_pylist(),
             # Created or updated customers may now match any segment.
-            new_customers=bool(changed.execute()),
+            new_customers=bool(_scalar(changed)),
         )
 
     def _refresh_one(
@@ -554,7 +555,7 @@ class Segments:
         rows = page.to_pyarrow().to_pylist()
         for r in rows:
             r["joined"] = str(ReferenceTime.of(r.pop("joined_at")))
-        return int(current.count().execute()), rows
+        return _scalar(current.count()), rows
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Size after each evaluation that changed it: ``at, joined, left, members``."""
@@ -632,7 +633,8 @@ class Segments:
         stored = (
             m.filter(m.segment_id == seg.id, m.customer_id == cid, m.left_at.isnull())
             .count()
-            .execute()
+            .to_pyarrow()
+            .as_py()
         )
         out: dict[str, Any] = {
             "segment": seg.name,
@@ -714,7 +716,7 @@ class Segments:
         # Save every definition, then evaluate, so segments may name each other freely.
         for item in plan:
             if item.action in {"create", "change"}:
-                self.save(specs[item.name], source="code", replace=True, evaluate=False)
+                self.save(specs[item.name], source="code", replace=True, evaluate=False, refs=refs)
         results = []
         for item in plan:
             if item.action in {"create", "change"}:
@@ -870,6 +872,11 @@ def ensure_rfm_segments(segs: Segments, config: rfm_mod.RfmConfig) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _scalar(expr: ibis.Scalar) -> Any:
+    """A scalar's value, through Arrow (pandas conversions differ by backend and version)."""
+    return expr.to_pyarrow().as_py()
+
+
 def read_specs(directory: str | Path) -> list[tuple[str, N.SegmentSpec]]:
     """Every ``*.yaml`` / ``*.yml`` file of ``directory`` (one segment each), sorted."""
     root = Path(directory)

@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from strata.errors import InputError
 
 KINDS = ("in", "range", "scale", "map", "exists")
+_ONE = ibis.literal(1.0, type="float64")
+_ZERO = ibis.literal(0.0, type="float64")
 
 
 class Criterion(BaseModel):
@@ -95,16 +97,21 @@ class Criterion(BaseModel):
         """This criterion's 0–1 score of ``value``; 0 where the value is missing."""
         kind = self.kind
         if kind == "in":
-            s = value.isin(self.in_).ifelse(1.0, 0.0)
+            s = value.isin(self.in_).ifelse(_ONE, _ZERO)
         elif kind == "range":
-            s = value.between(self.range[0], self.range[1]).ifelse(1.0, 0.0)
+            s = value.between(self.range[0], self.range[1]).ifelse(_ONE, _ZERO)
         elif kind == "scale":
             low, high = self.scale
             s = ((value.cast("float64") - low) / (high - low)).clip(lower=0.0, upper=1.0)
         elif kind == "map":
-            s = ibis.cases(*[(value.cast("string") == k, v) for k, v in self.map.items()])
+            s = ibis.cases(
+                *[
+                    (value.cast("string") == k, ibis.literal(v, type="float64"))
+                    for k, v in self.map.items()
+                ]
+            )
         else:
-            s = value.notnull().ifelse(1.0, 0.0)
+            s = value.notnull().ifelse(_ONE, _ZERO)
         return s.cast("float64").fill_null(0.0)
 
 
@@ -122,7 +129,9 @@ class IcpConfig(BaseModel):
         acc = weighted[0]
         for w in weighted[1:]:
             acc = acc + w
-        return acc * 100.0
+        # Ibis writes float literals bare and drops casts it thinks are no-ops, so
+        # PostgreSQL would compute in numeric; a cast through decimal makes it a double.
+        return (acc * 100.0).cast("decimal(18, 9)").cast("float64")
 
 
 def parse_config(data: dict[str, Any]) -> IcpConfig:
