@@ -106,3 +106,33 @@ def cli(settings):
         return result
 
     return run
+
+
+#: JVM options for Spark in tests: the data is tiny, so the quick compiler alone (C1)
+#: starts Spark in about half the time and leaves the CPU to the tests.
+SPARK_TEST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """The process's one Spark session, started once for the whole run (it takes seconds).
+
+    ``JAVA_TOOL_OPTIONS`` carries ``SPARK_TEST_JVM`` to this JVM and to the ones that
+    ``strata`` subprocesses start.
+    """
+    import shutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Java is not installed, so Spark cannot start")
+    from strata.warehouse.spark import shared_session
+
+    with pytest.MonkeyPatch.context() as mp:
+        options = os.environ.get("JAVA_TOOL_OPTIONS", "")
+        mp.setenv("JAVA_TOOL_OPTIONS", f"{options} {SPARK_TEST_JVM}".strip())
+        yield shared_session("local[2]")
+
+
+@pytest.fixture
+def spark_url(spark_session, tmp_path) -> str:
+    """A Spark warehouse in a fresh folder of this test, on the shared session."""
+    return f"spark://local[2]?location={tmp_path / 'spark'}"

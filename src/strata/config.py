@@ -1,11 +1,12 @@
 """Settings, read from the environment once.
 
-| variable               | default                                  |
-|------------------------|------------------------------------------|
-| ``STRATA_HOME``        | the per-user data folder (``platformdirs``) |
-| ``STRATA_DATABASE_URL``| ``sqlite:///$STRATA_HOME/catalog.db``     |
-| ``STRATA_WAREHOUSE_URL``| ``duckdb:///$STRATA_HOME/warehouse.duckdb`` |
-| ``STRATA_WORKSPACE``   | ``default``                              |
+| variable                  | default                                     |
+|---------------------------|---------------------------------------------|
+| ``STRATA_HOME``           | the per-user data folder (``platformdirs``) |
+| ``STRATA_DATABASE_URL``   | ``sqlite:///$STRATA_HOME/catalog.db``       |
+| ``STRATA_WAREHOUSE_URL``  | ``duckdb:///$STRATA_HOME/warehouse.duckdb`` |
+| ``STRATA_WORKSPACE``      | ``default``                                 |
+| ``STRATA_SPARK_LOCATION`` | ``$STRATA_HOME/spark``                      |
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from strata.errors import ConfigError
 SETTINGS = {
     "STRATA_HOME": "folder holding the default catalog and warehouse files",
     "STRATA_DATABASE_URL": "catalog store (SQLAlchemy URL): sqlite:///… or postgresql://…",
-    "STRATA_WAREHOUSE_URL": "warehouse store: duckdb:///path, duckdb://:memory: or postgresql://…",
+    "STRATA_WAREHOUSE_URL": (
+        "warehouse store: duckdb:///path, duckdb://:memory:, postgresql://… or spark://local[*]"
+    ),
     "STRATA_WORKSPACE": "workspace used when --workspace is not given",
+    "STRATA_SPARK_LOCATION": "folder of a spark:// warehouse's Parquet files (unless ?location=)",
 }
 
 
@@ -33,6 +37,12 @@ class Settings:
     database_url: str
     warehouse_url: str
     workspace: str = "default"
+    #: Folder of the Parquet files of a ``spark://`` warehouse; ``None``: ``home / "spark"``.
+    spark_location: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.spark_location is None:
+            object.__setattr__(self, "spark_location", self.home / "spark")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,6 +55,7 @@ class Settings:
             env.get("STRATA_WAREHOUSE_URL") or f"duckdb://{(home / 'warehouse.duckdb').absolute()}"
         )
         workspace = env.get("STRATA_WORKSPACE") or "default"
+        spark_location = env.get("STRATA_SPARK_LOCATION")
         for name, url in (
             ("STRATA_DATABASE_URL", database_url),
             ("STRATA_WAREHOUSE_URL", warehouse_url),
@@ -54,5 +65,9 @@ class Settings:
                     f"{name}={url!r} is not a URL; use e.g. sqlite:///path or postgresql://host/db"
                 )
         return cls(
-            home=home, database_url=database_url, warehouse_url=warehouse_url, workspace=workspace
+            home=home,
+            database_url=database_url,
+            warehouse_url=warehouse_url,
+            workspace=workspace,
+            spark_location=Path(spark_location).expanduser() if spark_location else None,
         )

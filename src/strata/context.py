@@ -34,7 +34,7 @@ class Strata:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return connect(self.settings.warehouse_url)
+        return connect(self.settings.warehouse_url, spark_location=self.settings.spark_location)
 
     def workspace(self, name: str | None = None, *, create: bool = False) -> Workspace:
         """The workspace called ``name`` (default: the configured one)."""

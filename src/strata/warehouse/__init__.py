@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from strata.errors import ConfigError
@@ -15,9 +16,20 @@ from strata.warehouse.base import Batch, LoadResult, Warehouse
 __all__ = ["Batch", "LoadResult", "Warehouse", "connect"]
 
 
-def connect(url: str) -> Warehouse:
-    """Open the warehouse at ``url``: ``duckdb:///path``, ``duckdb://:memory:`` or
-    ``postgresql://user@host:port/db``."""
+def connect(url: str, *, spark_location: Path | None = None) -> Warehouse:
+    """Open the warehouse at ``url``: ``duckdb:///path``, ``duckdb://:memory:``,
+    ``postgresql://user@host:port/db`` or ``spark://local[2]`` / ``spark://host:7077``.
+
+    A Spark warehouse keeps its files in the URL's ``?location=``, else in
+    ``spark_location``, else in ``STRATA_SPARK_LOCATION`` (default ``$STRATA_HOME/spark``).
+    """
+    if url.lower().startswith("spark://"):  # before urlsplit, which rejects "local[2]"
+        from strata.config import Settings
+        from strata.warehouse.spark import SparkWarehouse, parse_url
+
+        master, location = parse_url(url)
+        location = location or spark_location or Settings.from_env().spark_location
+        return SparkWarehouse(url, master, location)
     scheme = urlsplit(url).scheme.lower()
     if scheme == "duckdb":
         from strata.warehouse.duckdb import DuckDBWarehouse
@@ -33,6 +45,6 @@ def connect(url: str) -> Warehouse:
 
         return PostgresWarehouse(url, url.replace("postgresql+psycopg://", "postgresql://", 1))
     raise ConfigError(
-        f"unsupported warehouse URL {url!r}: use duckdb:///path/to/file.duckdb or "
-        "postgresql://user@host:5432/database"
+        f"unsupported warehouse URL {url!r}: use duckdb:///path/to/file.duckdb, "
+        "postgresql://user@host:5432/database or spark://local[*]"
     )
