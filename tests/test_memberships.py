@@ -627,3 +627,23 @@ def test_apply_refuses_a_folder_without_yaml(segs, tmp_path):
         segs.apply(tmp_path)
     with pytest.raises(InputError, match="is not a directory"):
         segs.plan(tmp_path / "missing")
+
+
+def test_each_customer_keeps_its_previous_rfm_segment_and_when_it_changed(segs):
+    run_rfm(segs, as_of=at("2024-03-31"))
+    run_rfm(segs, as_of=at("2024-07-31"))
+    movers = []
+    for cid in range(1, 21):
+        external = f"c{cid:02d}"
+        state = segs.rfm_state(external)
+        history = [h for h in segs.customer_history(external) if h["segment"] in DEFAULT_MAP]
+        if state["previous"] is not None:
+            movers.append(external)
+            # The stint that ended is the previous segment; the new one began then.
+            assert state["changed"] == "2024-07-31"
+            assert state["since"] == "2024-07-31"
+            assert state["previous"] != state["segment"]
+            assert [h["segment"] for h in history][-2:] == [state["previous"], state["segment"]]
+        elif state["segment"] is not None:
+            assert [h["left"] for h in history] == [None]
+    assert movers, "four months later some customer must have moved between RFM segments"

@@ -608,6 +608,21 @@ class Segments:
             for r in rows
         ]
 
+    def rfm_state(self, customer: str) -> dict[str, Any]:
+        """A customer's RFM segment, since when, and the one before it (for migrations)."""
+        family = {s.name for s in self.list() if s.family == "rfm"}
+        stints = [h for h in self.customer_history(customer) if h["segment"] in family]
+        now = next((h for h in reversed(stints) if h["left"] is None), None)
+        before = [h for h in stints if h["left"] is not None]
+        previous = before[-1] if before else None
+        return {
+            "customer": customer,
+            "segment": now["segment"] if now else None,
+            "since": now["joined"] if now else None,
+            "previous": previous["segment"] if previous else None,
+            "changed": previous["left"] if previous else None,
+        }
+
     def customer_id(self, customer: str | int) -> int:
         """A customer's internal id from their external id or e-mail."""
         customers = self.wh.table(self.ws.id, "customers")
@@ -654,6 +669,8 @@ class Segments:
         )
         assert explained is not None
         out.update(as_of=str(ref), matches=explained.holds, why=explained.to_dict())
+        if seg.family == "rfm":
+            out["rfm"] = self.rfm_state(customer)
         out["text"] = render(explained)
         return out
 
