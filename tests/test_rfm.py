@@ -131,7 +131,9 @@ def expected(retail, measures) -> pd.DataFrame:
 
     per["R"] = ntile("recency", False)  # most days since the last order: score 1
     per["F"] = ntile("frequency", True)
-    per["M"] = ntile("monetary", True)
+    # Revenue is ranked at 6 decimals, so float noise in sums never decides a tie.
+    per["monetary_rank"] = per.monetary.round(6)
+    per["M"] = ntile("monetary_rank", True)
     fm = (per.F + per.M + 1) // 2
     per["segment"] = [GRID[r][f - 1] for r, f in zip(per.R, fm, strict=True)]
     return per

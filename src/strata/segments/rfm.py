@@ -2,8 +2,8 @@
 
 Scores are relative to the workspace's own customers with at least one order
 before the reference time. For each measure, those customers are sorted from
-worst to best (longest since the last order, fewest orders, least revenue), ties
-broken by customer id, and cut into ``bins`` groups as equal as possible (the
+worst to best (longest since the last order, fewest orders, least revenue at 6
+decimals), ties broken by customer id, and cut into ``bins`` groups as equal as possible (the
 first groups take one more when the count does not divide): SQL's ``NTILE``.
 The groups are numbered 1 (worst) to ``bins`` (best).
 
@@ -146,7 +146,9 @@ def scores(orders: ibis.Table, days_since: str, config: RfmConfig) -> ibis.Table
     bins = config.bins
     cid = orders.customer_id
     # ibis's ntile is 0-based; the customer id makes the order total, so every
-    # backend cuts the same groups.
+    # backend cuts the same groups. Revenue is ranked at 6 decimals: sums of the same
+    # amounts differ in their last bits from one backend (or plan) to another, and that
+    # noise must not break ties that the customer id should.
     scored = orders.mutate(
         rfm_recency=(ibis.ntile(bins).over(order_by=[orders[days_since].desc(), cid]) + 1).cast(
             "int64"
@@ -154,9 +156,9 @@ def scores(orders: ibis.Table, days_since: str, config: RfmConfig) -> ibis.Table
         rfm_frequency=(ibis.ntile(bins).over(order_by=[orders.total_orders, cid]) + 1).cast(
             "int64"
         ),
-        rfm_monetary=(ibis.ntile(bins).over(order_by=[orders.total_revenue, cid]) + 1).cast(
-            "int64"
-        ),
+        rfm_monetary=(
+            ibis.ntile(bins).over(order_by=[orders.total_revenue.round(6), cid]) + 1
+        ).cast("int64"),
     )
     cell = scored.rfm_recency * 100 + fm_score(scored.rfm_frequency, scored.rfm_monetary)
     branches = [(cell == r * 100 + fm, name) for (r, fm), name in sorted(config.cells().items())]
