@@ -647,3 +647,26 @@ def test_each_customer_keeps_its_previous_rfm_segment_and_when_it_changed(segs):
         elif state["segment"] is not None:
             assert [h["left"] for h in history] == [None]
     assert movers, "four months later some customer must have moved between RFM segments"
+
+
+def test_a_full_refresh_reads_named_segments_fresh_members_and_agrees_with_inlining(segs):
+    run_rfm(segs, as_of=at("2024-06-30"))
+    segs.save(spec("Recent buyers", RECENT_BUYERS), as_of=at("2024-06-30"))
+    rule = {
+        "type": "and",
+        "conditions": [
+            {"type": "in_segment", "segment": "Recent buyers"},
+            {"type": "not_in_segment", "segment": "Champions"},
+        ],
+    }
+    segs.save(spec("Recent non-champions", rule), as_of=at("2024-06-30"))
+    results = segs.refresh(as_of=at("2024-07-31"))
+    order = [r.segment for r in results]
+    # Named segments are evaluated before the segments naming them.
+    assert order.index("Recent buyers") < order.index("Recent non-champions")
+    assert order.index("Champions") < order.index("Recent non-champions")
+    inlined = segs.compiler(at("2024-07-31")).members(parse_rule(rule)).to_pyarrow()
+    assert current(segs, "Recent non-champions") == set(inlined.column("customer_id").to_pylist())
+    assert current(segs, "Recent non-champions") == current(segs, "Recent buyers") - current(
+        segs, "Champions"
+    )

@@ -66,6 +66,9 @@ class Context:
     icp: IcpConfig | None = None
     #: Evaluate only these customers (incremental updates, explain).
     customer_ids: Sequence[int] | None = None
+    #: Segments whose stored members were just evaluated at this same reference time:
+    #: rules naming them read those members instead of compiling them again.
+    stored: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -247,7 +250,7 @@ class Compiler:
                 f"no segment named {name!r}: create it first, or check the name with "
                 "`strata segments list`"
             )
-        if ref.kind in RULE_KINDS and ref.rule is not None:
+        if ref.kind in RULE_KINDS and ref.rule is not None and name not in self.ctx.stored:
             if name in self._inlining:
                 path = " → ".join([*self._inlining, name])
                 raise InputError(f"segments refer to each other in a cycle ({path}): break it")

@@ -65,9 +65,13 @@ class Refreshed:
     as_of: str
     seconds: float
     incremental: bool = False
+    #: The reference instant it was evaluated at (not shown; orders later evaluations).
+    evaluated_at: dt.datetime | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["evaluated_at"]
+        return out
 
 
 @dataclass
@@ -162,6 +166,7 @@ class Segments:
         *,
         customer_ids: Sequence[int] | None = None,
         refs: dict[str, SegmentRef] | None = None,
+        stored: frozenset[str] = frozenset(),
     ) -> Compiler:
         return Compiler(
             Context(
@@ -172,6 +177,7 @@ class Segments:
                 rfm=self.rfm_config(),
                 icp=self.icp_config(),
                 customer_ids=customer_ids,
+                stored=stored,
             )
         )
 
@@ -372,8 +378,14 @@ class Segments:
             results += self._refresh_rfm(rfm_family, as_of)
             dynamic = [s for s in dynamic if s.family != "rfm"]
         refs = self.refs()
-        for seg in dynamic:
-            results.append(self._refresh_one(seg, as_of, customer_ids=customer_ids, refs=refs))
+        # Segments named by others go first, so the others read their fresh members.
+        done = {r.segment: r.evaluated_at for r in results}
+        for seg in in_dependency_order(dynamic):
+            result = self._refresh_one(
+                seg, as_of, customer_ids=customer_ids, refs=refs, evaluated=done
+            )
+            done[result.segment] = result.evaluated_at
+            results.append(result)
         return results
 
     def update_customers(
@@ -451,11 +463,16 @@ class Segments:
         *,
         customer_ids: Sequence[int] | None = None,
         refs: dict[str, SegmentRef] | None = None,
+        evaluated: dict[str, dt.datetime] | None = None,
     ) -> Refreshed:
+        """Evaluate one rule segment; ``evaluated`` names segments just refreshed (and when)."""
         started = time.perf_counter()
         ref = self._reference(seg, as_of)
         rule = N.parse_rule(seg.definition)
-        members = self.compiler(ref, customer_ids=customer_ids, refs=refs).members(rule)
+        stored = frozenset(n for n, t in (evaluated or {}).items() if t == ref.instant)
+        members = self.compiler(ref, customer_ids=customer_ids, refs=refs, stored=stored).members(
+            rule
+        )
         within = (
             None
             if customer_ids is None
@@ -472,6 +489,7 @@ class Segments:
             str(ref),
             round(time.perf_counter() - started, 4),
             incremental=customer_ids is not None,
+            evaluated_at=ref.instant,
         )
 
     def _refresh_rfm(
@@ -509,6 +527,7 @@ class Segments:
                     str(ref),
                     round(time.perf_counter() - started, 4),
                     incremental=within is not None,
+                    evaluated_at=ref.instant,
                 )
             )
             started = time.perf_counter()
@@ -745,6 +764,27 @@ class Segments:
 
 
 # -- dependencies -------------------------------------------------------------------------
+def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
+    """``segments`` with every segment after those (among them) its rule names."""
+    by_name = {s.name: s for s in segments}
+    order: list[Segment] = []
+    seen: set[str] = set()
+
+    def visit(seg: Segment) -> None:
+        if seg.name in seen:
+            return
+        seen.add(seg.name)  # cycles are refused on save; this only stops a loop
+        if seg.definition:
+            for name in sorted(N.referenced_segments(N.parse_rule(seg.definition))):
+                if name in by_name:
+                    visit(by_name[name])
+        order.append(seg)
+
+    for seg in segments:
+        visit(seg)
+    return order
+
+
 @dataclass
 class Dependencies:
     """What a rule reads: which attributes, which event types (``None``: any)."""
