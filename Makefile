@@ -22,8 +22,12 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# Customers of the generated business both benches use (e.g. `make bench BENCH_CUSTOMERS=100000`).
+BENCH_CUSTOMERS ?= 1000000
+
 bench: install
-	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/import_bench.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python bench/segment_bench.py --customers $(BENCH_CUSTOMERS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
