@@ -114,6 +114,13 @@ class Segments:
         return seg
 
     def setting(self, key: str) -> dict[str, Any] | None:
+        # A refresh compiles many segments; read each setting once per Segments.
+        cache = self.__dict__.setdefault("_settings", {})
+        if key not in cache:
+            cache[key] = self._read_setting(key)
+        return None if cache[key] is None else dict(cache[key])
+
+    def _read_setting(self, key: str) -> dict[str, Any] | None:
         with self.app.session() as s:
             row = s.scalar(
                 sa.select(Setting).where(Setting.workspace_id == self.ws.id, Setting.key == key)
@@ -121,6 +128,7 @@ class Segments:
             return dict(row.value) if row else None
 
     def set_setting(self, key: str, value: dict[str, Any] | None) -> None:
+        self.__dict__.pop("_settings", None)
         with self.app.session() as s:
             row = s.scalar(
                 sa.select(Setting).where(Setting.workspace_id == self.ws.id, Setting.key == key)

@@ -173,6 +173,18 @@ class Warehouse:
     def _create_indexes(self, ws: str) -> None:
         """Backends with cheap indexes add them here."""
 
+    #: Whether a workspace's tables, once committed, need no ``CREATE … IF NOT EXISTS``
+    #: again from this connection (a refresh applies many segments in a row).
+    _remember_workspaces = True
+
+    def _ensure_workspace_objects(self, ws: str) -> None:
+        if ws not in self.__dict__.setdefault("_ready", set()):
+            self._create_workspace_objects(ws)
+
+    def _workspace_committed(self, ws: str) -> None:
+        if self._remember_workspaces:
+            self.__dict__.setdefault("_ready", set()).add(ws)
+
     def table(self, workspace_id: int, name: str) -> ibis.Table:
         """An Ibis table of one workspace, for reading.
 
@@ -434,11 +446,13 @@ class Warehouse:
         """
         ws = self.schema_name(workspace_id)
         with self._transaction():
-            self._create_workspace_objects(ws)
+            self._ensure_workspace_objects(ws)
             self._stage_ids("_stage_members", members, MEMBER_STAGE_SCHEMA)
             if within is not None:
                 self._stage_ids("_stage_within", within, ID_STAGE_SCHEMA)
-            return self._apply_staged_members(ws, int(segment_id), at, within is not None)
+            change = self._apply_staged_members(ws, int(segment_id), at, within is not None)
+        self._workspace_committed(ws)
+        return change
 
     def _stage_ids(self, name: str, data: ibis.Table | pa.Table, schema: ibis.Schema) -> None:
         if isinstance(data, pa.Table):

@@ -253,6 +253,9 @@ class _Transaction:
 class SparkWarehouse(Warehouse):
     """Tables as Parquet files under ``location``; the module docstring tells the layout."""
 
+    # Each transaction reads the manifest in _create_workspace_objects: never skip it.
+    _remember_workspaces = False
+
     type_mapper = PySparkType
     dialect = "pyspark"
 
