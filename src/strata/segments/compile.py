@@ -207,19 +207,19 @@ class Compiler:
         return self._compare(lambda w: w[name], schema[name], node, name)
 
     def _visit_trait(self, node: N.Trait) -> tuple[Pred, Leaf]:
-        value, dtype = self._trait(node.trait, node.property, node.event)
+        value, dtype = self.trait(node.trait, node.property, node.event)
         label = node.trait.replace("_", " ")
         if node.trait == "most_frequent":
             label = f"most frequent {node.property}" + (f" of {node.event}" if node.event else "")
         pred, leaf = self._compare(value, dtype, node, label)
         if node.trait == "rfm_segment":
             leaf.details = {
-                "recency score": self._trait("rfm_recency")[0],
-                "frequency score": self._trait("rfm_frequency")[0],
-                "monetary score": self._trait("rfm_monetary")[0],
-                "days since last order": self._trait("days_since_last_order")[0],
-                "orders": self._trait("total_orders")[0],
-                "revenue": self._trait("total_revenue")[0],
+                "recency score": self.trait("rfm_recency")[0],
+                "frequency score": self.trait("rfm_frequency")[0],
+                "monetary score": self.trait("rfm_monetary")[0],
+                "days since last order": self.trait("days_since_last_order")[0],
+                "orders": self.trait("total_orders")[0],
+                "revenue": self.trait("total_revenue")[0],
             }
         return pred, leaf
 
@@ -324,7 +324,7 @@ class Compiler:
             e = e.filter(e.customer_id.isin(list(self.ctx.customer_ids)))
         return e
 
-    def _orders(self, *, restricted: bool = True) -> ibis.Table:
+    def orders(self, *, restricted: bool = True) -> ibis.Table:
         """Per customer with orders: counts, revenue and first / last order time."""
         e = self.events(restricted=restricted)
         order_type = self.ctx.rfm.order_event
@@ -345,7 +345,7 @@ class Compiler:
             ).cast("int64"),
         )
 
-    def _trait(
+    def trait(
         self, trait: str, prop: str | None = None, event: str | None = None
     ) -> tuple[ValueFn, dtypes.DataType]:
         if trait in {
@@ -356,7 +356,7 @@ class Compiler:
             "last_order_date",
             "days_since_last_order",
         }:
-            p = self._add("orders", self._orders())
+            p = self._add("orders", self.orders())
             if trait == "total_orders":
                 return (lambda w: w[f"{p}_total_orders"].fill_null(0)), dtypes.int64
             if trait == "total_revenue":
@@ -399,7 +399,7 @@ class Compiler:
     def _field(self, name: str) -> ValueFn:
         """An attribute or a trait, by name (ICP criteria and tiers name either)."""
         if name in N.TRAITS and name != "most_frequent":
-            return self._trait(name)[0]
+            return self.trait(name)[0]
         schema = self.customers.schema()
         if name not in schema:
             raise InputError(
@@ -412,7 +412,7 @@ class Compiler:
 
     def field_type(self, name: str) -> dtypes.DataType:
         if name in N.TRAITS and name != "most_frequent":
-            return self._trait(name)[1]
+            return self.trait(name)[1]
         self._field(name)
         return self.customers.schema()[name]
 
@@ -441,15 +441,20 @@ class Compiler:
         )
         return ranked.filter(ranked.rn == 0).select("customer_id", "value")
 
-    def _rfm(self) -> ibis.Table:
+    def rfm_scores(self, config: RfmConfig | None = None) -> ibis.Table:
+        """Per customer with orders: RFM scores and segment, orders, revenue, recency.
+
+        Scores are ranks among all customers with orders, even when only a few are
+        being evaluated.
+        """
         from strata.segments.rfm import scores
 
-        # Scores are ranks among all customers with orders, even when only a few are
-        # being evaluated.
-        orders = self._orders(restricted=False)
+        orders = self.orders(restricted=False)
         orders = orders.filter(orders.total_orders > 0)
-        scored = scores(orders, "days_since_last_order", self.ctx.rfm)
-        return scored.select(
+        return scores(orders, "days_since_last_order", config or self.ctx.rfm)
+
+    def _rfm(self) -> ibis.Table:
+        return self.rfm_scores().select(
             "customer_id", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"
         )
 

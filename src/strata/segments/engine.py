@@ -346,9 +346,7 @@ class Segments:
             m = self.wh.table(self.ws.id, "memberships")
             current = m.filter(m.segment_id == seg.id, m.left_at.isnull()).customer_id
             ids = sorted(set(ids) | set(current.to_pyarrow().to_pylist()))
-        change = self.wh.apply_members(
-            self.ws.id, seg.id, pa.table({"customer_id": pa.array(ids, pa.int64())}), ref.instant
-        )
+        change = self.wh.apply_members(self.ws.id, seg.id, _id_table(ids), ref.instant)
         self._record(seg.id, change.members, ref)
         self.refresh(self.dependents(name))
         unmatched = [v for v in cleaned if v not in matched]
@@ -481,13 +479,21 @@ class Segments:
         members = self.compiler(ref, customer_ids=customer_ids, refs=refs, stored=stored).members(
             rule
         )
-        within = (
-            None
-            if customer_ids is None
-            else pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
-        )
+        within = None if customer_ids is None else _id_table(customer_ids)
+        return self._apply(seg, members, ref, as_of, within, started)
+
+    def _apply(
+        self,
+        seg: Segment,
+        members: ibis.Table | pa.Table,
+        ref: ReferenceTime,
+        pin: ReferenceTime | None,
+        within: pa.Table | None,
+        started: float,
+    ) -> Refreshed:
+        """Store one evaluation's members and counts; say what changed."""
         change = self.wh.apply_members(self.ws.id, seg.id, members, ref.instant, within=within)
-        self._record(seg.id, change.members, ref, pin=as_of)
+        self._record(seg.id, change.members, ref, pin=pin)
         return Refreshed(
             seg.name,
             seg.kind,
@@ -496,7 +502,7 @@ class Segments:
             change.left,
             str(ref),
             round(time.perf_counter() - started, 4),
-            incremental=customer_ids is not None,
+            incremental=within is not None,
             evaluated_at=ref.instant,
         )
 
@@ -515,29 +521,14 @@ class Segments:
         if customer_ids is not None:
             # Scores rank everyone; only these customers' memberships are updated.
             scored = scored.filter(scored.customer_id.isin(list(customer_ids)))
-            within = pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
+            within = _id_table(customer_ids)
         scores = scored.to_pyarrow()
         names = scores.column("rfm_segment")
         results = []
         for seg in family:
-            name = N.parse_rule(seg.definition).value
-            mask = pc.equal(names, name)
-            ids = scores.filter(mask).select(["customer_id"])
-            change = self.wh.apply_members(self.ws.id, seg.id, ids, ref.instant, within=within)
-            self._record(seg.id, change.members, ref, pin=as_of)
-            results.append(
-                Refreshed(
-                    seg.name,
-                    seg.kind,
-                    change.members,
-                    change.joined,
-                    change.left,
-                    str(ref),
-                    round(time.perf_counter() - started, 4),
-                    incremental=within is not None,
-                    evaluated_at=ref.instant,
-                )
-            )
+            mine = pc.equal(names, N.parse_rule(seg.definition).value)
+            ids = scores.filter(mine).select(["customer_id"])
+            results.append(self._apply(seg, ids, ref, as_of, within, started))
             started = time.perf_counter()
         return results
 
@@ -864,10 +855,7 @@ def rfm_scores(
     segs: Segments, ref: ReferenceTime, config: rfm_mod.RfmConfig | None = None
 ) -> ibis.Table:
     """Per customer with orders: scores, segment, days since last order, orders, revenue."""
-    compiler = segs.compiler(ref)
-    orders = compiler._orders(restricted=False)
-    orders = orders.filter(orders.total_orders > 0)
-    return rfm_mod.scores(orders, "days_since_last_order", config or segs.rfm_config())
+    return segs.compiler(ref).rfm_scores(config)
 
 
 def run_rfm(
@@ -937,6 +925,10 @@ def ensure_rfm_segments(segs: Segments, config: rfm_mod.RfmConfig) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _id_table(customer_ids: Sequence[int]) -> pa.Table:
+    return pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
+
+
 def _scalar(expr: ibis.Scalar) -> Any:
     """A scalar's value, through Arrow (pandas conversions differ by backend and version)."""
     return expr.to_pyarrow().as_py()
@@ -1041,7 +1033,7 @@ def icp_summary(segs: Segments, *, as_of: ReferenceTime | None = None) -> dict[s
         raise NotFound("no ICP criteria are set: write them in YAML and run `strata icp set FILE`")
     ref = as_of or ReferenceTime.now()
     compiler = segs.compiler(ref)
-    value, _ = compiler._trait("icp_score")
+    value, _ = compiler.trait("icp_score")
     wide = compiler.wide()
     scored = wide.select(score=value(wide))
     band = (scored.score // 20).clip(upper=4).cast("int64")

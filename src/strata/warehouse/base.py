@@ -275,15 +275,7 @@ class Warehouse:
     def _load_customers(self, ws: str, data: pa.Table, cust_schema: ibis.Schema) -> tuple[int, int]:
         if not data.num_rows:
             return 0, 0
-        attrs = [c for c in data.column_names if c != "external_id"]
-        stage_schema = ibis.schema(
-            {"_row": "int64", "external_id": "string", **{c: cust_schema[c] for c in attrs}}
-        )
-        data = data.select(["external_id", *attrs]).add_column(
-            0, "_row", pa.array(range(data.num_rows), pa.int64())
-        )
-        self._stage("_stage_customers", _conform(data, stage_schema), stage_schema)
-        stage = ibis.table(stage_schema, name="_stage_customers")
+        stage, attrs = self._stage_customer_batch(data, cust_schema)
         customers = self._unbound(ws, "customers", cust_schema)
 
         # Which known customers get a new value for at least one attribute?
@@ -311,6 +303,22 @@ class Warehouse:
         )
         created = self._insert(ws, "customers", rows)
         return created, updated
+
+    def _stage_customer_batch(
+        self, data: pa.Table, cust_schema: ibis.Schema
+    ) -> tuple[ibis.Table, list[str]]:
+        """Stage a batch of customers as ``_stage_customers`` (with its row number
+        ``_row``); returns the staged table and the attribute columns it sets."""
+        attrs = [c for c in data.column_names if c != "external_id"]
+        stage_schema = ibis.schema(
+            {"_row": "int64", "external_id": "string", **{c: cust_schema[c] for c in attrs}}
+        )
+        data = data.select(["external_id", *attrs]).add_column(
+            0, "_row", pa.array(range(data.num_rows), pa.int64())
+        )
+        self._stage("_stage_customers", _conform(data, stage_schema), stage_schema)
+        stage = ibis.table(stage_schema, name="_stage_customers")
+        return stage, attrs
 
     def _update_customers_sql(self, ws: str, attrs: list[str]) -> str:
         target = sg.table("customers", db=ws, quoted=True).as_("c")

@@ -61,7 +61,6 @@ from strata.warehouse.base import (
     MEMBER_STAGE_SCHEMA,
     MemberChange,
     Warehouse,
-    _conform,
 )
 
 if TYPE_CHECKING:
@@ -527,15 +526,7 @@ class SparkWarehouse(Warehouse):
     def _load_customers(self, ws: str, data: pa.Table, cust_schema: ibis.Schema) -> tuple[int, int]:
         if not data.num_rows:
             return 0, 0
-        attrs = [c for c in data.column_names if c != "external_id"]
-        stage_schema = ibis.schema(
-            {"_row": "int64", "external_id": "string", **{c: cust_schema[c] for c in attrs}}
-        )
-        data = data.select(["external_id", *attrs]).add_column(
-            0, "_row", pa.array(range(data.num_rows), pa.int64())
-        )
-        self._stage("_stage_customers", _conform(data, stage_schema), stage_schema)
-        stage = ibis.table(stage_schema, name="_stage_customers")
+        stage, attrs = self._stage_customer_batch(data, cust_schema)
         customers = self._unbound(ws, "customers", cust_schema)
 
         # The batch's values, renamed so that they sit beside the stored ones after a join.
