@@ -1,6 +1,6 @@
-"""The catalog: workspaces, import runs, segment definitions, campaigns (SQLAlchemy 2)."""
+"""The catalog: workspaces, imports, segment definitions, fitted models, campaigns (SQLAlchemy)."""
 
 from strata.catalog.db import open_catalog
-from strata.catalog.models import Campaign, ImportRun, Segment, Setting, Workspace
+from strata.catalog.models import Campaign, ImportRun, Model, Segment, Setting, Workspace
 
-__all__ = ["Campaign", "ImportRun", "Segment", "Setting", "Workspace", "open_catalog"]
+__all__ = ["Campaign", "ImportRun", "Model", "Segment", "Setting", "Workspace", "open_catalog"]

@@ -77,7 +77,7 @@ class Segment(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
-    #: rule, rfm, tier or static (later: cluster, prediction).
+    #: rule, rfm, tier, static, cluster or prediction.
     kind: Mapped[str] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     #: The rule tree as JSON (:mod:`strata.segments.nodes`); none for static segments.
@@ -127,4 +127,33 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     holdout_percent: Mapped[float] = mapped_column(default=0.0)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Model(Base):
+    """One fitted version of a model (clusters, lifetime value, churn…) of a workspace.
+
+    Fitting again adds a version; predictions name the version that made them
+    (``name@version``), so a score can always be traced to its parameters.
+    """
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: cluster, clv, churn, propensity or lookalike.
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120))
+    version: Mapped[int] = mapped_column(Integer)
+    #: The estimator's parameters as given (``get_params``).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: What was learned and is needed to score again (centroids, coefficients…).
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: How good it is (silhouette, AUC, log-likelihood…), as measured when fitted.
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The reference time of the data it was fitted on.
+    as_of: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

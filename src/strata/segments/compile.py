@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -30,6 +30,9 @@ import ibis.expr.types as ir
 
 from strata.errors import InputError
 from strata.segments import nodes as N
+
+if TYPE_CHECKING:
+    from strata.models.store import FittedModel
 from strata.segments.icp import IcpConfig
 from strata.segments.reference import ReferenceTime
 from strata.segments.rfm import RfmConfig, default_config
@@ -39,8 +42,8 @@ Pred = Callable[[ibis.Table], ir.BooleanValue]
 ValueFn = Callable[[ibis.Table], ir.Value]
 
 #: Kinds of segment whose rule is inlined where another rule names them; the others
-#: (static lists, later clusters) are read from their stored members.
-RULE_KINDS = {"rule", "rfm", "tier"}
+#: (static lists, lookalikes) are read from their stored members.
+RULE_KINDS = {"rule", "rfm", "tier", "cluster", "prediction"}
 #: Event types that make up a customer's orders and refunds.
 REFUND_EVENT = "refund"
 _P = 2_147_483_647  # a prime below 2**31: products of two such numbers fit in int64
@@ -69,6 +72,8 @@ class Context:
     #: Segments whose stored members were just evaluated at this same reference time:
     #: rules naming them read those members instead of compiling them again.
     stored: frozenset[str] = frozenset()
+    #: The newest fitted version of a model, by name (``cluster`` conditions need it).
+    model: Callable[[str], FittedModel] | None = None
 
 
 @dataclass
@@ -291,6 +296,72 @@ class Compiler:
         text = f"random bucket {node.from_:g}–{node.to:g}%"
         return pred, Leaf(text, value, f"in [{node.from_:g}, {node.to:g})")
 
+    def _visit_prediction(self, node: N.Prediction) -> tuple[Pred, Leaf]:
+        name = node.prediction
+        p = self._add(f"prediction:{name}", self._predictions(name))
+        value: ValueFn = lambda w: w[f"{p}_value"]  # noqa: E731
+        label = f"predicted {name.replace('_', ' ')}"
+        ranked = node.ranked
+        if ranked is None:
+            pred, leaf = self._compare(value, dtypes.float64, node.comparison(), label)
+        else:
+            side, percent = ranked
+            rank, scored = f"{p}_{side}_rank", f"{p}_scored"
+
+            def pred(w: ibis.Table) -> ir.BooleanValue:
+                # The first ceil(n × percent / 100) by rank (0-based, ids break ties).
+                cut = (w[scored] * (percent / 100.0) - 1e-9).ceil()
+                return (w[rank] < cut).fill_null(False)
+
+            leaf = Leaf(label, value, f"in the {side} {percent:g}% of scored customers")
+            leaf.details = {"rank": lambda w: w[rank] + 1, "of": lambda w: w[scored]}
+        leaf.details["model"] = lambda w: w[f"{p}_model_version"]
+        return pred, leaf
+
+    def _predictions(self, name: str) -> ibis.Table:
+        """One row per customer scored ``name``: value, ranks both ways, how many scored."""
+        t = self.ctx.warehouse.table(self.ctx.workspace_id, "predictions")
+        t = t.filter(t.prediction_type == name, t.value.notnull())
+        if f"prediction:{name}" not in self._derived and not _scalar(t.limit(1).count()):
+            p = self.ctx.warehouse.table(self.ctx.workspace_id, "predictions")
+            stored = sorted(p.select("prediction_type").distinct().to_pyarrow()[0].to_pylist())
+            raise InputError(
+                f"no customer has a stored {name!r} prediction yet: fit the model first "
+                "(strata predict clv | churn | propensity)"
+                + (f"; stored predictions: {', '.join(stored)}" if stored else "")
+            )
+        return t.select(
+            "customer_id",
+            "value",
+            "model_version",
+            top_rank=ibis.row_number().over(order_by=[t.value.desc(), t.customer_id]),
+            bottom_rank=ibis.row_number().over(order_by=[t.value.asc(), t.customer_id]),
+            scored=t.customer_id.count().over(ibis.window()),
+        )
+
+    def _visit_cluster(self, node: N.Cluster) -> tuple[Pred, Leaf]:
+        from strata.models.cluster import assignment
+
+        if self.ctx.model is None:  # pragma: no cover - Segments always gives one
+            raise InputError("cluster conditions need the workspace's fitted models")
+        fitted = self.ctx.model(node.model)
+        clusters = fitted.state.get("clusters", [])
+        if fitted.kind != "cluster" or not 0 <= node.cluster < len(clusters):
+            raise InputError(
+                f"model {node.model!r} has no cluster {node.cluster}"
+                + (f": its clusters are 0 to {len(clusters) - 1}" if clusters else "")
+            )
+        index, distance = assignment(self, fitted)
+        pred: Pred = lambda w: (index(w) == node.cluster).fill_null(False)  # noqa: E731
+        name = clusters[node.cluster].get("name", f"cluster {node.cluster}")
+        leaf = Leaf(
+            f"nearest cluster of model {fitted.model_version}",
+            index,
+            f"cluster {node.cluster} ({name})",
+            details={"distance to its centre": distance},
+        )
+        return pred, leaf
+
     # -- comparisons ----------------------------------------------------------------------
     def _compare(
         self, value: ValueFn, dtype: dtypes.DataType, node: N.Comparison, label: str
@@ -313,6 +384,14 @@ class Compiler:
                 {f"{prefix}_k" if c == key_column else f"{prefix}_{c}": c for c in table.columns}
             )
         return self._names[key]
+
+    def per_customer(self, key: str, table: ibis.Table) -> str:
+        """Join ``table`` (one row per ``customer_id``) into the wide table once per ``key``.
+
+        Returns the prefix of its columns there: column ``c`` is read as ``w[prefix + "_" + c]``.
+        Models use it to measure features the traits do not cover.
+        """
+        return self._add(key, table)
 
     def events(self, *, restricted: bool = True) -> ibis.Table:
         """Events known at the reference instant (of the evaluated customers)."""
@@ -562,6 +641,10 @@ def bucket(customer_id: ir.IntegerValue, salt: str = "") -> ir.IntegerValue:
     h = (h * 48_271 + s3) % _P
     h = (h * h + s4) % _P
     return h % 10_000
+
+
+def _scalar(expr: ibis.Scalar) -> Any:
+    return expr.to_pyarrow().as_py()
 
 
 def _ts(value: dt.datetime) -> ir.TimestampScalar:

@@ -29,6 +29,7 @@ from strata.catalog import Segment, Setting, Workspace
 from strata.catalog.models import utcnow
 from strata.context import Strata
 from strata.errors import InputError, NotFound
+from strata.models.store import ModelStore
 from strata.segments import nodes as N
 from strata.segments import rfm as rfm_mod
 from strata.segments.compile import RULE_KINDS, Compiler, Context, Explained, SegmentRef
@@ -186,6 +187,7 @@ class Segments:
                 icp=self.icp_config(),
                 customer_ids=customer_ids,
                 stored=stored,
+                model=ModelStore(self.app, self.ws).get,
             )
         )
 
@@ -840,6 +842,10 @@ def dependencies(
         elif isinstance(node, N.EventScope):
             names = node.event if isinstance(node.event, list) else [node.event]
             add_events(None if "*" in names else names)
+        elif isinstance(node, N.Cluster):
+            # Features read every kind of event and any attribute the model names.
+            add_events(None)
+            deps.attributes.add("*")
         elif isinstance(node, N.InSegment | N.NotInSegment):
             ref = refs.get(node.segment)
             if ref and ref.rule is not None and node.segment not in _seen:

@@ -84,6 +84,7 @@ TRAITS = {
 }
 
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_PREDICTION = re.compile(r"^[a-z][a-z0-9_:]{0,119}$")
 
 
 class Node(BaseModel):
@@ -307,6 +308,71 @@ class RandomBucket(Node):
         return self
 
 
+class Prediction(Node):
+    """A score a model stored for the customer (``strata predict …``).
+
+    Either compared with ``op`` and ``value`` (``churn_risk`` ``gt`` 0.7), or ranked:
+    ``top_percent: 20`` holds for the fifth of scored customers with the highest values
+    (ties broken by customer id, so the same customers on every backend).
+    """
+
+    type: Literal["prediction"] = "prediction"
+    prediction: str
+    op: Op | None = None
+    value: Value = None
+    top_percent: float | None = Field(default=None, gt=0, le=100)
+    bottom_percent: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Prediction:
+        if not _PREDICTION.match(self.prediction):
+            raise ValueError(
+                f"prediction name {self.prediction!r} is not allowed: use lower-case letters, "
+                "digits, '_' and ':' (e.g. churn_risk, clv, propensity_30d)"
+            )
+        forms = [self.op is not None, self.top_percent is not None, self.bottom_percent is not None]
+        if sum(forms) != 1:
+            raise ValueError(
+                "a prediction condition needs exactly one of: op (with value), top_percent "
+                "or bottom_percent"
+            )
+        if self.op is not None:
+            if self.op not in NUMBER_OPS | UNARY_OPS:
+                raise ValueError(
+                    f"'{self.op}' does not compare scores; use one of "
+                    + ", ".join(sorted(NUMBER_OPS | UNARY_OPS))
+                )
+            self.comparison()
+        elif self.value is not None:
+            raise ValueError("top_percent and bottom_percent take no value")
+        return self
+
+    def comparison(self) -> Comparison:
+        """The ``op`` / ``value`` part as a plain comparison."""
+        return Comparison(op=self.op or "exists", value=self.value)
+
+    @property
+    def ranked(self) -> tuple[str, float] | None:
+        """``("top", 20.0)`` for ``top_percent: 20``; ``None`` for a comparison."""
+        if self.top_percent is not None:
+            return "top", self.top_percent
+        if self.bottom_percent is not None:
+            return "bottom", self.bottom_percent
+        return None
+
+
+class Cluster(Node):
+    """Assigned to one cluster of a fitted clustering model (``strata cluster``).
+
+    Evaluated in the warehouse: the customer's features, scaled as when the model was
+    fitted, go to the nearest stored centroid.
+    """
+
+    type: Literal["cluster"] = "cluster"
+    model: str = Field(min_length=1, max_length=120)
+    cluster: int = Field(ge=0)
+
+
 Rule = Annotated[
     And
     | Or
@@ -318,7 +384,9 @@ Rule = Annotated[
     | Aggregate
     | InSegment
     | NotInSegment
-    | RandomBucket,
+    | RandomBucket
+    | Prediction
+    | Cluster,
     Field(discriminator="type"),
 ]
 NODE_TYPES = (
@@ -333,6 +401,8 @@ NODE_TYPES = (
     InSegment,
     NotInSegment,
     RandomBucket,
+    Prediction,
+    Cluster,
 )
 for _cls in (And, Or, Not):
     _cls.model_rebuild()

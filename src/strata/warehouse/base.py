@@ -588,6 +588,50 @@ class Warehouse:
             self._create_workspace_objects(ws)
             return self._execute_count(delete.sql(dialect=self.dialect))
 
+    # -- predictions ----------------------------------------------------------------------
+    def replace_predictions(self, workspace_id: int, prediction_type: str, rows: pa.Table) -> int:
+        """Make ``rows`` the stored predictions of ``prediction_type``, all or nothing.
+
+        ``rows`` has the columns of :data:`schema.PREDICTIONS` but ``prediction_type``
+        (missing ones are stored as nulls). The previous rows of that type go in the same
+        transaction, so readers see either the old scores or the new ones.
+        """
+        ws = self.schema_name(workspace_id)
+        rows = _conform(_with_type(rows, prediction_type), S.PREDICTIONS)
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            self._add_prediction_columns(ws)
+            self._stage("_stage_predictions", rows, S.PREDICTIONS)
+            staged = ibis.table(S.PREDICTIONS, name="_stage_predictions")
+            count = self._swap_predictions(ws, prediction_type, staged)
+        self._workspace_committed(ws)
+        return count
+
+    def _add_prediction_columns(self, ws: str) -> None:
+        """Workspaces made before a column of ``predictions`` existed get it now."""
+        have = self.ibis.table("predictions", database=ws).schema()
+        for name, dtype in S.PREDICTIONS.items():
+            if name not in have:
+                alter = sge.Alter(
+                    this=self._table_ref(ws, "predictions"),
+                    kind="TABLE",
+                    actions=[self._column_def(name, dtype)],
+                )
+                self._execute(alter.sql(dialect=self.dialect))
+
+    def _swap_predictions(self, ws: str, prediction_type: str, staged: ibis.Table) -> int:
+        delete = sge.Delete(
+            this=self._table_ref(ws, "predictions"),
+            where=sge.Where(
+                this=sge.EQ(
+                    this=sg.column("prediction_type", quoted=True),
+                    expression=sge.Literal.string(prediction_type),
+                )
+            ),
+        )
+        self._execute_count(delete.sql(dialect=self.dialect))
+        return self._insert(ws, "predictions", staged)
+
     # -- small helpers --------------------------------------------------------------------
     def _scalar(self, expr: ibis.Expr):
         rows = self._execute(self._sql(expr))
@@ -643,6 +687,14 @@ def _with_confidence(data: pa.Table, schema: ibis.Schema) -> pa.Table:
     if "confidence" in schema and "confidence" not in data.column_names:
         return data.append_column("confidence", pa.array(np.ones(data.num_rows)))
     return data
+
+
+def _with_type(rows: pa.Table, prediction_type: str) -> pa.Table:
+    if "prediction_type" in rows.column_names:
+        rows = rows.drop_columns(["prediction_type"])
+    return rows.append_column(
+        "prediction_type", pa.array([prediction_type] * rows.num_rows, pa.string())
+    )
 
 
 def _conform(data: pa.Table, schema: ibis.Schema) -> pa.Table:

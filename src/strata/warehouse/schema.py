@@ -89,6 +89,8 @@ PREDICTIONS = ibis.schema(
         "confidence": "float64",
         "model_version": "string",
         "predicted_at": "timestamp",
+        # JSON text: why this value (a churn score's top factors, a cluster's distance…).
+        "details": "string",
     }
 )
 

@@ -620,6 +620,19 @@ class SparkWarehouse(Warehouse):
         members = int(self._scalar(all_current.count()))
         return MemberChange(joined=joined, left=left, members=members)
 
+    def _add_prediction_columns(self, ws: str) -> None:
+        txn = self._require_txn()
+        entry = txn.tables["predictions"]
+        if list(_schema(entry).names) != list(S.PREDICTIONS.names):
+            # Parts written before a column existed read it as null (Parquet by name).
+            entry["schema"] = _schema_json(S.PREDICTIONS)
+
+    def _swap_predictions(self, ws: str, prediction_type: str, staged: ibis.Table) -> int:
+        p = self._unbound(ws, "predictions", S.PREDICTIONS)
+        kept = _typed(p.filter(p.prediction_type != prediction_type), S.PREDICTIONS)
+        self._replace(ws, "predictions", kept.union(_typed(staged, S.PREDICTIONS), distinct=False))
+        return int(self._scalar(staged.count()))
+
     def delete_members(self, workspace_id: int, segment_id: int) -> int:
         """Forget every membership row of a deleted segment; returns how many went."""
         ws = self.schema_name(workspace_id)

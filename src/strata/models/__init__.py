@@ -1,0 +1,1 @@
+"""Models: clusters, lifetime value, churn, lookalikes and anomalies, each explained."""
