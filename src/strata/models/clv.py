@@ -391,6 +391,13 @@ class GammaGammaModel(BaseEstimator):
         self.n_customers_ = int(n)
         return self
 
+    def log_likelihood(self, X: Any) -> np.ndarray:
+        """Each customer's log-likelihood of their average spend under the fitted parameters."""
+        check_is_fitted(self)
+        x, m = _matrix(X, ["frequency", "monetary_value"]).T
+        params = np.array([self.params_[k] for k in ("p", "q", "v")])
+        return _gg_ll(params, x, m)[0]
+
     def expected_spend(self, X: Any) -> np.ndarray:
         """Each customer's expected value per purchase, given their repeat purchases.
 
