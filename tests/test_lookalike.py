@@ -218,6 +218,10 @@ def test_bad_seeds_and_arguments_are_refused(shop):
         find_lookalikes(app, WS, "Loyal", top=0, as_of=REF)
     with pytest.raises(InputError, match="min_score"):
         find_lookalikes(app, WS, "Loyal", min_score=2, as_of=REF)
+    with pytest.raises(InputError, match="'Random tenth' is a rule segment"):
+        find_lookalikes(app, WS, "Loyal", as_of=REF, save_as="Random tenth")
+    with pytest.raises(InputError, match="save_as names the seed"):
+        find_lookalikes(app, WS, "Loyal", as_of=REF, save_as="Loyal")
     few = {"type": "trait", "trait": "total_orders", "op": "gte", "value": 6}
     _, refreshed = segs.save(SegmentSpec(name="Few", rule=parse_rule(few)), as_of=REF)
     assert 0 < refreshed.members < 10

@@ -293,7 +293,9 @@ def find_lookalikes(
     The seed is the segment's current members. The model is stored as
     ``lookalike:<slug>`` (a new version each time), every scored customer's score as the
     prediction of that name (details: what makes them alike), and with ``save_as`` the
-    ``top`` customers (at least ``min_score``) become a static segment of that name.
+    ``top`` customers (at least ``min_score``) become a static segment of that name
+    (replacing the list if that static segment exists; nothing is saved, and ``saved``
+    is ``None``, when no customer reaches ``min_score``).
 
     >>> r = find_lookalikes(app, "demo", "Loyal", top=50)  # doctest: +SKIP
     >>> r["seed_customers"], r["scored"], r["quality"]["holdout_auc"]  # doctest: +SKIP
@@ -311,6 +313,13 @@ def find_lookalikes(
     segs = Segments(app, workspace)
     ref = _reference(as_of)
     seed_ids = _seed_members(segs, seed_segment)
+    if save_as is not None:
+        taken = {s.name: s.kind for s in segs.list()}.get(save_as)
+        if taken not in {None, "static"}:
+            raise InputError(
+                f"{save_as!r} is a {taken} segment; lookalikes are saved as a static list: "
+                "choose another name for save_as"
+            )
     feats = F.resolve(segs, ref, features)
     frame = F.feature_frame(segs, feats, ref, sample=None)
     is_seed = frame["customer_id"].isin(seed_ids).to_numpy()
