@@ -6,9 +6,11 @@ alike); the judging is a small robust detector that knows about the week:
 * the *expected* value of a day is the median of the same weekday over the previous
   ``weeks`` weeks (times a level factor, below);
 * the *spread* is the median absolute deviation of those same-weekday values, scaled
-  by 1.4826 so it estimates a standard deviation, with a floor (a share of the
-  expected value, and ``min_spread``) so that a flat series does not turn a tiny move
-  into a huge score;
+  by 1.4826 so it estimates a standard deviation, and at least the (scaled) median
+  miss of all days of the last ``weeks`` weeks against their own expected values
+  (with only eight values, one weekday's MAD is often 0 when a shop makes a few sales
+  a day), and at least a share ``spread_floor`` of the expected value and
+  ``min_spread``, so that a flat series does not turn a tiny move into a huge score;
 * robust z = (value - expected) / spread. A day is flagged when ``|z| >= threshold``
   *and* it moved by at least ``min_relative_change`` of the expected value.
 
@@ -178,9 +180,18 @@ class WeeklyAnomalyDetector(BaseEstimator):
             level[usable] = num[usable] / den[usable]
 
         expected = median * level
-        spread = np.fmax(
-            np.fmax(MAD_SCALE * mad * level, self.spread_floor * np.abs(expected)),
-            float(self.min_spread),
+        # Eight values of one weekday often have a MAD of 0 (few sales a day, a segment
+        # refreshed weekly), so the typical miss of all recent days is a floor as well.
+        enough = seen >= self.min_weeks
+        miss = pd.Series(np.where(enough, np.abs(values - expected), np.nan), index=full.index)
+        pooled = miss.shift(1).rolling(7 * weeks, min_periods=7).median().to_numpy()
+        spread = np.fmax.reduce(
+            [
+                MAD_SCALE * mad * level,
+                MAD_SCALE * np.nan_to_num(pooled),
+                self.spread_floor * np.abs(expected),
+                np.full(n, float(self.min_spread)),
+            ]
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (values - expected) / spread
