@@ -30,9 +30,13 @@ def log_fit(
     params: dict[str, Any],
     metrics: dict[str, Any],
     model: Any = None,
+    state: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> str | None:
-    """Log one fit as an MLflow run (parameters, numeric metrics, the estimator).
+    """Log one fit as an MLflow run: parameters, numeric metrics, the model.
+
+    ``state`` (what Strata stores to score again) is logged as ``state.json``; a
+    scikit-learn ``model`` is logged with MLflow's sklearn flavour as well.
 
     Returns the run id, or ``None`` when tracking is off.
     """
@@ -56,7 +60,11 @@ def log_fit(
         }
         if numbers:
             mlflow.log_metrics(numbers)
-        if model is not None:
+        if state is not None:
+            from strata.models.store import jsonable
+
+            mlflow.log_dict(jsonable(state), "state.json")
+        if model is not None and type(model).__module__.startswith("sklearn."):
             _log_model(mlflow, model)
         return run.info.run_id
 
@@ -67,8 +75,8 @@ def _param(value: Any) -> str:
 
 
 def _log_model(mlflow: Any, model: Any) -> None:
-    # scikit-learn estimators (ours follow its contract) are logged with the sklearn
-    # flavour, so `mlflow.sklearn.load_model` gives them back.
+    # MLflow's default for scikit-learn is skops, which loads without running pickled
+    # code; `mlflow.sklearn.load_model(f"runs:/{run_id}/model")` gives the model back.
     import mlflow.sklearn
 
     mlflow.sklearn.log_model(model, name="model")
