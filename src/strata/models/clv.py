@@ -29,6 +29,8 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import optimize
 from scipy.special import digamma, gammaln, hyp2f1
 from sklearn.base import BaseEstimator
@@ -498,7 +500,7 @@ def run_clv(
     >>> result = run_clv(app, "demo", as_of=ref)  # doctest: +SKIP
     >>> result["bgnbd"]["r"], result["customers"]  # doctest: +SKIP
     """
-    from strata.models.store import ModelStore, details_json, write_predictions
+    from strata.models.store import ModelStore, write_predictions
     from strata.models.tracking import log_fit
 
     unit = _unit_days(time_unit)
@@ -577,30 +579,19 @@ def run_clv(
             kind="clv", name="clv", params=params, state=state, metrics=metrics, as_of=ref.instant
         )
         predicted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        details = [
-            details_json(
-                {
-                    "frequency": f,
-                    "recency": r,
-                    "T": t,
-                    "monetary_value": round(m, 4),
-                    "p_alive": round(pa_, 6),
-                    "expected_purchases": round(n, 6),
-                    "expected_order_value": round(s, 4),
-                }
-            )
-            for f, r, t, m, pa_, n, s in zip(
-                summary.frequency.tolist(),
-                summary.recency.round(4).tolist(),
-                summary["T"].round(4).tolist(),
-                summary.monetary_value.tolist(),
-                p_alive.tolist(),
-                purchases.tolist(),
-                spend.tolist(),
-                strict=True,
-            )
-        ]
-        ids = summary.customer_id.to_numpy()
+        details = _details_json(
+            {
+                "frequency": (summary.frequency.to_numpy(), 0),
+                "recency": (summary.recency.to_numpy(), 4),
+                "T": (summary["T"].to_numpy(), 4),
+                "monetary_value": (summary.monetary_value.to_numpy(), 4),
+                "p_alive": (p_alive, 6),
+                "expected_purchases": (purchases, 6),
+                "expected_order_value": (spend, 4),
+            }
+        )
+        ids = pa.array(summary.customer_id.to_numpy(), pa.int64())
+        no_confidence = pa.nulls(len(summary), pa.float64())
         for kind, value, confidence in [
             ("clv", clv, p_alive),
             ("expected_purchases", purchases, p_alive),
@@ -608,12 +599,12 @@ def run_clv(
             ("churn_risk", 1.0 - p_alive, None),
             ("expected_order_value", spend, None),
         ]:
-            rows = pd.DataFrame(
+            rows = pa.table(
                 {
                     "customer_id": ids,
-                    "value": value.astype("float64"),
+                    "value": _finite_or_null(value),
                     "confidence": (
-                        confidence if confidence is not None else np.full(len(ids), np.nan)
+                        no_confidence if confidence is None else _finite_or_null(confidence)
                     ),
                     "details": details,
                 }
@@ -633,6 +624,28 @@ def run_clv(
     result["top_customers"] = _top_customers(app, ws, summary, clv, p_alive, purchases)
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}
     return result
+
+
+def _details_json(columns: dict[str, tuple[np.ndarray, int]]) -> pa.Array:
+    """One compact JSON object per row, ``{"name": value, ...}``, rounded as given.
+
+    Built column-wise in Arrow: a million rows through ``json.dumps`` take seconds, this
+    a fraction of one. Values are numbers, so no escaping is needed; non-finite ones are
+    ``null``.
+    """
+    parts: list[Any] = []
+    for i, (name, (values, decimals)) in enumerate(columns.items()):
+        rounded = pc.round(pa.array(values, pa.float64()), decimals)
+        text = pc.cast(rounded, pa.string())
+        finite = pc.is_finite(rounded)
+        parts += [("{" if i == 0 else ",") + f'"{name}":', pc.if_else(finite, text, "null")]
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _finite_or_null(values: np.ndarray) -> pa.Array:
+    values = np.asarray(values, dtype="float64")
+    return pa.array(values, pa.float64(), mask=~np.isfinite(values))
 
 
 def _top_customers(app, ws, summary, clv, p_alive, purchases) -> list[dict[str, Any]]:
