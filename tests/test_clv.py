@@ -29,6 +29,7 @@ from strata.models.clv import (
     warehouse_summary,
 )
 from strata.models.store import ModelStore
+from strata.segments.engine import Segments
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
 from tests.conftest import CDNOW_SAMPLE, DATA, _needs_data
@@ -385,6 +386,17 @@ def test_run_clv_stores_the_model_and_five_kinds_of_predictions(app):
     np.testing.assert_allclose(clv_rows.confidence, wide.p_alive.loc[clv_rows.index])
     details = json.loads(clv_rows.details[best])
     assert {"frequency", "recency", "T", "p_alive", "expected_order_value"} <= set(details)
+
+    # VIPs: the top 20 % by CLV (ceil(0.2 × 2357) = 472), ties broken by customer number.
+    assert result["segments"] == [{"segment": "VIPs", "customers": 472}]
+    vips = Segments(app, ws)
+    assert vips.get("VIPs").kind == "prediction"
+    total, rows = vips.members("VIPs", limit=1000)
+    members = {m["customer_id"] for m in rows}
+    assert total == 472
+    ranked = clv_rows.reset_index().sort_values(["value", "customer_id"],
+                                                ascending=[False, True])  # fmt: skip
+    assert members == set(ranked.customer_id[:472])
 
     # A second fit is a new version and replaces the scores rather than adding to them.
     again = run_clv(app, ws, as_of=ReferenceTime.of(CALIBRATION_END), time_unit="day")

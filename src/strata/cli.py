@@ -39,9 +39,16 @@ tiers_app = typer.Typer(
     help="Tiers: named ranges of a number, each a segment.", no_args_is_help=True
 )
 icp_app = typer.Typer(help="The ideal-customer-profile score (0-100).", no_args_is_help=True)
+predict_app = typer.Typer(
+    help="Predictions: lifetime value, churn risk, propensity to buy; each score explained.",
+    no_args_is_help=True,
+)
+models_app = typer.Typer(help="Fitted models and their versions.", no_args_is_help=True)
 app.add_typer(segments_app, name="segments")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(icp_app, name="icp")
+app.add_typer(predict_app, name="predict")
+app.add_typer(models_app, name="models")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(imports_app, name="imports")
 app.add_typer(customers_app, name="customers")
@@ -299,7 +306,7 @@ def demo(
     ] = Path("examples/segments"),
 ) -> None:
     """Generate the demo business into workspace 'demo', segment it and show the result."""
-    from strata.demo import generate_and_load
+    from strata.demo import fit_models, generate_and_load
     from strata.segments.engine import Segments, run_rfm
     from strata.stats import workspace_stats
 
@@ -313,13 +320,31 @@ def demo(
         out.print(f"\nRFM: {summary['customers']:,} customers with orders in 11 segments")
         if segments.is_dir():
             segs.apply(segments)
+        out.print("Finding clusters, predicting lifetime value and churn risk…")
+        models = fit_models(strata, workspace=workspace)
+        clusters = models["clusters"]
+        out.print(
+            f"  {clusters['k']} clusters (silhouette {clusters['silhouette']:.2f}): "
+            + "; ".join(c["name"] for c in clusters["clusters"])
+        )
+        clv = models["clv"]
+        out.print(
+            f"  lifetime value of {clv['customers']:,} buyers over {clv['horizon']} months: "
+            f"{clv['total_clv']:,.0f}"
+        )
+        churn = models["churn"]
+        out.print(
+            f"  churn risk: AUC {churn['auc']:.2f} out of time, top-decile lift "
+            f"{churn['lift_top_decile']:.1f}"
+        )
         out.print()
         segments_list(workspace=workspace, json_=False)
         out.print(
             f"\nData lives in {strata.settings.home}. Next: "
             f"[bold]strata segments explain Champions C0000001 -w {workspace}[/], "
             f"[bold]strata segments preview FILE -w {workspace}[/], "
-            f"[bold]strata customers show C0000001 -w {workspace}[/]"
+            f"[bold]strata customers show C0000001 -w {workspace}[/], "
+            f"[bold]strata lookalike Champions -w {workspace}[/]"
         )
 
 
@@ -380,6 +405,19 @@ def customers_show(
     attrs.add_row("net revenue", f"{p['net_revenue']:,.2f}")
     attrs.add_row("first / last order", f"{p['first_order']} / {p['last_order']}")
     out.print(attrs)
+    if p["predictions"]:
+        predictions = Table(
+            "prediction", "value", "model", "why", title="Predictions", title_justify="left",
+            box=None, pad_edge=False,
+        )  # fmt: skip
+        for row in p["predictions"]:
+            predictions.add_row(
+                row["prediction_type"],
+                "" if row["value"] is None else f"{row['value']:,.4g}",
+                row["model_version"],
+                _why(row["details"]),
+            )
+        out.print(predictions)
     timeline = Table(
         "time",
         "event",
@@ -407,6 +445,21 @@ def customers_show(
             details,
         )
     out.print(timeline)
+
+
+def _why(details: Any) -> str:
+    """A prediction's details in a few words: its factors' sentences, else key = value."""
+    if not isinstance(details, dict):
+        return ""
+    factors = details.get("factors")
+    if isinstance(factors, list) and factors:
+        texts = [f.get("text") or f.get("feature", "") for f in factors if isinstance(f, dict)]
+        return "; ".join(t for t in texts if t)[:120]
+    if isinstance(details.get("alike"), list):
+        return "; ".join(a.get("text", "") for a in details["alike"] if isinstance(a, dict))[:120]
+    plain = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in details.items()
+             if not isinstance(v, dict | list)]  # fmt: skip
+    return ", ".join(plain)[:120]
 
 
 @workspaces_app.callback(invoke_without_command=True)
@@ -1064,6 +1117,288 @@ def _show_icp(summary: dict, json_: bool) -> None:
     out.print(f"{summary['customers']:,} customers, average score {summary['average']:.1f}")
     for b in summary["bands"]:
         out.print(f"  {b['band']:>7}: {b['customers']:,}")
+
+
+# -- models ---------------------------------------------------------------------------------
+def _features(text: str | None) -> list[str] | None:
+    return None if not text else [t.strip() for t in text.split(",") if t.strip()]
+
+
+@app.command()
+def cluster(
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated features: recency, frequency, monetary, tenure, "
+            "average_order_value, distinct_products, events, traits or number attributes "
+            "(default: the behavioural set).",
+            show_default=False,
+        ),
+    ] = None,
+    k: Annotated[str, typer.Option("--k", help="Number of clusters, or 'auto' (3-8).")] = "auto",
+    method: Annotated[
+        str, typer.Option(help="kmeans, or gmm (a Gaussian mixture; k by BIC).")
+    ] = "kmeans",
+    name: Annotated[str, typer.Option(help="Model name; its segments are named after it.")] = (
+        "behaviour"
+    ),
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Group customers by behaviour; each cluster is named, described and saved as a segment."""
+    from strata.models.cluster import run_clustering
+
+    with _app() as strata:
+        result = run_clustering(
+            strata, workspace, features=_features(features), k=k, method=method,
+            as_of=_ref(as_of), name=name,
+        )  # fmt: skip
+    if json_:
+        _print_json(result)
+        return
+    out.print(
+        f"[bold]{result['k']} clusters[/] ({result['method']}, silhouette "
+        f"{result['silhouette']:.3f}) on {', '.join(result['features'])}; model "
+        f"{result['model_version']}"
+    )
+    table = Table("cluster", "customers", "share", "description", box=None, pad_edge=False)
+    for c in result["clusters"]:
+        table.add_row(c["name"], f"{c['customers']:,}", f"{c['share']:.0%}", c["description"])
+    out.print(table)
+
+
+@predict_app.command("clv")
+def predict_clv(
+    as_of: AsOfOpt = None,
+    time_unit: Annotated[str, typer.Option(help="Time unit of the models: day or week.")] = "week",
+    horizon: Annotated[int, typer.Option(help="Months of future value to predict.")] = 12,
+    discount_rate: Annotated[
+        float, typer.Option("--discount-rate", help="Discount per month (0.01 = 1 %).")
+    ] = 0.01,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Lifetime value (BG/NBD + Gamma-Gamma), probability alive; VIPs = top 20 % by CLV."""
+    from strata.models.clv import run_clv
+
+    with _app() as strata:
+        result = run_clv(
+            strata, workspace, as_of=_ref(as_of), time_unit=time_unit, horizon=horizon,
+            discount_rate=discount_rate,
+        )  # fmt: skip
+    if json_:
+        _print_json(result)
+        return
+    b, g = result["bgnbd"], result["gamma_gamma"]
+    out.print(
+        f"[bold]{result['customers']:,} customers[/] with orders as of {result['as_of']}; "
+        f"model {result['model_version']}"
+    )
+    out.print(
+        f"  BG/NBD: r {b['r']:.4g}, alpha {b['alpha']:.4g}, a {b['a']:.4g}, b {b['b']:.4g} "
+        f"(log-likelihood {b['log_likelihood']:,.1f})"
+    )
+    out.print(f"  Gamma-Gamma: p {g['p']:.4g}, q {g['q']:.4g}, v {g['v']:.4g}")
+    out.print(
+        f"  predicted value over {result['horizon']} months: {result['total_clv']:,.2f}; "
+        f"mean probability alive {result['mean_p_alive']:.2f}"
+    )
+    _show_segments(result.get("segments"))
+    table = Table("customer", "CLV", "P(alive)", "expected orders", box=None, pad_edge=False)
+    for c in result.get("top_customers", [])[:10]:
+        table.add_row(
+            str(c["external_id"]), f"{c['clv']:,.2f}", f"{c['p_alive']:.2f}",
+            f"{c['expected_purchases']:.2f}",
+        )  # fmt: skip
+    out.print(table)
+
+
+@predict_app.command("churn")
+def predict_churn(
+    label: Annotated[
+        str | None,
+        typer.Option(
+            help="A yes/no attribute of customers saying who churned (default: the "
+            "generator's recorded churners, validated out of time).",
+            show_default=False,
+        ),
+    ] = None,
+    horizon_days: Annotated[int, typer.Option(help="Churn within this many days.")] = 90,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(help="With --label: the date features are built at.", show_default=False),
+    ] = None,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Churn risk from labels (gradient boosting); risk bands become segments."""
+    from strata.models.churn import run_churn
+
+    with _app() as strata:
+        result = run_churn(
+            strata, workspace, label=label, as_of=_ref(as_of), horizon_days=horizon_days,
+            cutoff=_ref(cutoff),
+        )  # fmt: skip
+    _show_classifier(result, json_)
+
+
+@predict_app.command("propensity")
+def predict_propensity(
+    days: Annotated[int, typer.Option(help="Chance of an order within this many days.")] = 30,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Propensity to buy in the next N days; the top 20 % become a segment."""
+    from strata.models.churn import run_propensity
+
+    with _app() as strata:
+        result = run_propensity(strata, workspace, days=days, as_of=_ref(as_of))
+    _show_classifier(result, json_)
+
+
+def _show_classifier(result: dict, json_: bool) -> None:
+    if json_:
+        _print_json(result)
+        return
+    out.print(
+        f"[bold]{result.get('model_version') or result.get('model')}[/]: AUC "
+        f"{result['auc']:.3f} ({result['validation'].replace('_', ' ')}), lift of the top "
+        f"decile {result['lift_top_decile']:.2f}, base rate {result['base_rate']:.1%}; "
+        f"{result['customers_scored']:,} customers scored"
+    )
+    table = Table("scores", "customers", "predicted", "observed", box=None, pad_edge=False,
+                  title="Calibration", title_justify="left")  # fmt: skip
+    for row in result.get("calibration", []):
+        if row["customers"]:
+            table.add_row(
+                row["bin"], f"{row['customers']:,}", f"{row['mean_predicted']:.3f}",
+                f"{row['observed_rate']:.3f}",
+            )  # fmt: skip
+    out.print(table)
+    factors = result.get("top_factors") or []
+    if factors:
+        out.print(
+            "Most important: "
+            + ", ".join(str(f.get("label") or f.get("feature")) for f in factors[:5])
+        )
+    _show_segments(result.get("bands") or result.get("segments"))
+
+
+def _show_segments(rows: list[dict] | None) -> None:
+    for row in rows or []:
+        name = row.get("segment") or row.get("name") or row.get("band")
+        out.print(f"  segment {name!s}: {row.get('customers', row.get('members', 0)):,} customers")
+
+
+@app.command()
+def lookalike(
+    seed: Annotated[str, typer.Argument(help="The seed segment: find customers like its members.")],
+    top: Annotated[int, typer.Option(min=1, help="How many lookalikes to return.")] = 100,
+    save_as: Annotated[
+        str | None,
+        typer.Option(help="Save the top lookalikes as this static segment.", show_default=False),
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated features (as for cluster).")
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Only customers scoring at least this (0-1).")
+    ] = None,
+    method: Annotated[str, typer.Option(help="classifier or centroid.")] = "classifier",
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Customers most like a seed segment's members, with the features that make them alike."""
+    from strata.models.lookalike import find_lookalikes
+
+    with _app() as strata:
+        result = find_lookalikes(
+            strata, workspace, seed, top=top, as_of=_ref(as_of), features=_features(features),
+            save_as=save_as, min_score=min_score, method=method,
+        )  # fmt: skip
+    if json_:
+        _print_json(result)
+        return
+    q = result["quality"]
+    out.print(
+        f"[bold]{len(result['top'])} customers most like {seed!r}[/] "
+        f"({result['seed_customers']:,} seed members, {result['scored']:,} scored; model "
+        f"{result['model_version']})"
+    )
+    out.print(
+        f"  held-out seed members rank above others with AUC {q['holdout_auc']:.3f}; "
+        f"{q['recall_top_10pct']:.0%} of them score in the top 10 %"
+    )
+    table = Table("customer", "score", "alike in", box=None, pad_edge=False)
+    for row in result["top"][:20]:
+        table.add_row(
+            str(row["external_id"]), f"{row['score']:.3f}",
+            "; ".join(a["text"] for a in row["alike"]),
+        )  # fmt: skip
+    out.print(table)
+    if result.get("saved"):
+        out.print(f"saved as static segment {save_as!r}")
+
+
+@app.command()
+def anomalies(
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Segments to check (repeat; default: every segment).", show_default=False
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days to look back over.")] = 90,
+    threshold: Annotated[float, typer.Option(help="Robust z-score that counts as unusual.")] = 3.5,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Unusual days of revenue, orders and segment sizes, allowing for the day of the week."""
+    from strata.models.anomaly import find_anomalies
+
+    with _app() as strata:
+        result = find_anomalies(
+            strata, workspace, as_of=_ref(as_of), days=days, segments=segment or None,
+            threshold=threshold,
+        )  # fmt: skip
+    if json_:
+        _print_json(result)
+        return
+    flags = result["anomalies"]
+    checked = ", ".join(c["metric"] for c in result["checked"])
+    out.print(f"[bold]{len(flags)} unusual days[/] in the {days} days to {result['as_of']} "
+              f"({checked})")  # fmt: skip
+    for flag in flags:
+        out.print(f"  {flag['sentence']}")
+
+
+@models_app.command("list")
+def models_list(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
+    """The newest version of every fitted model, with its metrics."""
+    from strata.models.store import ModelStore
+
+    with _app() as strata:
+        fitted = [m.to_dict() for m in ModelStore(strata, strata.workspace(workspace)).list()]
+    if json_:
+        _print_json(fitted)
+        return
+    if not fitted:
+        out.print("no models fitted yet: try `strata cluster` or `strata predict clv`")
+        return
+    table = Table("model", "kind", "fitted on data as of", "metrics", box=None, pad_edge=False)
+    for m in fitted:
+        metrics = ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in m["metrics"].items()
+            if isinstance(v, int | float)
+        )
+        table.add_row(m["model_version"], m["kind"], m["as_of"], metrics[:80])
+    out.print(table)
 
 
 def _date(text: str) -> dt.date:

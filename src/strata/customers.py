@@ -1,4 +1,4 @@
-"""One customer's profile and timeline."""
+"""One customer's profile, predictions and timeline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from strata.stats import event_totals
 def customer_profile(
     app: Strata, external_id: str, *, workspace: str | None = None, limit: int = 50
 ) -> dict[str, Any]:
-    """Attributes, order totals and the latest ``limit`` events of one customer.
+    """Attributes, order totals, stored predictions (with why) and the latest ``limit``
+    events of one customer.
 
     >>> customer_profile(app, "12347")["orders"]  # doctest: +SKIP
     7
@@ -62,10 +63,23 @@ def customer_profile(
         "net_revenue": round(float(totals["net_revenue"] or 0.0), 2),
         "first_order": _plain(totals["first_order"]),
         "last_order": _plain(totals["last_order"]),
+        "predictions": _predictions(app, ws.id, cid),
         "timeline": [
             {k: _plain(v) for k, v in r.items()} for r in timeline.to_pyarrow().to_pylist()
         ],
     }
+
+
+def _predictions(app: Strata, workspace_id: int, customer_id: int) -> list[dict[str, Any]]:
+    p = app.warehouse.table(workspace_id, "predictions")
+    rows = (
+        p.filter(p.customer_id == customer_id)
+        .order_by("prediction_type")
+        .drop("customer_id")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return [{k: _plain(v) for k, v in r.items()} for r in rows]
 
 
 def _plain(value: Any) -> Any:

@@ -40,3 +40,19 @@ def generate_and_load(
         target="events",
         started=started,
     )
+
+
+def fit_models(app: Strata, *, workspace: str | None = None) -> dict[str, Any]:
+    """The demo's intelligence: clusters, lifetime value and churn risk, each a segment set.
+
+    Churn is learned from the generator's recorded churners (validated out of time).
+    """
+    from strata.models.churn import run_churn
+    from strata.models.cluster import run_clustering
+    from strata.models.clv import run_clv
+
+    return {
+        "clusters": run_clustering(app, workspace),
+        "clv": run_clv(app, workspace),
+        "churn": run_churn(app, workspace),
+    }

@@ -592,6 +592,7 @@ def run_clv(
         )
         ids = pa.array(summary.customer_id.to_numpy(), pa.int64())
         no_confidence = pa.nulls(len(summary), pa.float64())
+        no_details = pa.nulls(len(summary), pa.string())
         for kind, value, confidence in [
             ("clv", clv, p_alive),
             ("expected_purchases", purchases, p_alive),
@@ -599,6 +600,8 @@ def run_clv(
             ("churn_risk", 1.0 - p_alive, None),
             ("expected_order_value", spend, None),
         ]:
+            # One customer's inputs and parts are the same for all five types: the CLV
+            # row carries them (writing them five times was most of a 1M-customer run).
             rows = pa.table(
                 {
                     "customer_id": ids,
@@ -606,7 +609,7 @@ def run_clv(
                     "confidence": (
                         no_confidence if confidence is None else _finite_or_null(confidence)
                     ),
-                    "details": details,
+                    "details": details if kind == "clv" else no_details,
                 }
             )
             write_predictions(
@@ -619,11 +622,43 @@ def run_clv(
             )
         timings["write_s"] = time.perf_counter() - started
         result["model_version"] = fitted.model_version
-        log_fit(kind="clv", name="clv", params=params, metrics=metrics, model=None)
+        log_fit(kind="clv", name="clv", params=params, metrics=metrics, state=state)
+        result["segments"] = _vip_segments(app, ws, horizon)
 
     result["top_customers"] = _top_customers(app, ws, summary, clv, p_alive, purchases)
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}
     return result
+
+
+#: The share of customers with orders, by predicted lifetime value, that are VIPs.
+VIP_PERCENT = 20
+
+
+def _vip_segments(app: Strata, ws: Workspace, horizon: int) -> list[dict[str, Any]]:
+    """Save the VIP segment (top 20 % by CLV) and refresh every segment reading these scores."""
+    from strata.segments import nodes as N
+    from strata.segments.engine import Segments
+
+    segs = Segments(app, ws)
+    rule = N.parse_rule({"type": "prediction", "prediction": "clv", "top_percent": VIP_PERCENT})
+    clash = [s for s in segs.list() if s.name == "VIPs" and s.family != "clv"]
+    if clash:
+        raise InputError(
+            "a segment named 'VIPs' already exists and is not the lifetime-value one: "
+            "rename it, then predict again"
+        )
+    description = (
+        f"The top {VIP_PERCENT} % of customers with orders by predicted lifetime value "
+        f"over the next {horizon} months."
+    )
+    segs.save(
+        N.SegmentSpec(name="VIPs", description=description, rule=rule),
+        kind="prediction", source="system", family="clv", replace=True, evaluate=False,
+    )  # fmt: skip
+    refreshed = segs.after_predictions(
+        {"clv", "expected_purchases", "p_alive", "churn_risk", "expected_order_value"}
+    )
+    return [{"segment": r.segment, "customers": r.members} for r in refreshed]
 
 
 def _details_json(columns: dict[str, tuple[np.ndarray, int]]) -> pa.Array:

@@ -434,6 +434,20 @@ class Segments:
                     results.append(self._refresh_one(seg, None, customer_ids=ids, refs=refs))
         return results
 
+    def after_predictions(
+        self, prediction_types: Iterable[str], *, skip: Iterable[str] = ()
+    ) -> list[Refreshed]:
+        """Refresh the segments whose rules read any of ``prediction_types`` (directly or
+        through a segment they name), once a model has stored new scores; ``skip`` names
+        segments the caller refreshes itself."""
+        types, skipped = set(prediction_types), set(skip)
+        segments = [s for s in self.list() if s.kind in RULE_KINDS and s.name not in skipped]
+        refs = self.refs(segments)
+        reading = [
+            s.name for s in segments if types & predictions_read(N.parse_rule(s.definition), refs)
+        ]
+        return self.refresh(reading) if reading else []
+
     def after_import(self, import_id: int, started_at: dt.datetime) -> list[Refreshed]:
         """Bring segments up to date with what one import changed."""
         if not any(s.kind in RULE_KINDS for s in self.list()):
@@ -784,6 +798,21 @@ def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
     for seg in segments:
         visit(seg)
     return order
+
+
+def predictions_read(
+    rule: N.Rule, refs: dict[str, SegmentRef], _seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """The prediction types ``rule`` reads, including through segments it names."""
+    found: set[str] = set()
+    for node in N.walk(rule):
+        if isinstance(node, N.Prediction):
+            found.add(node.prediction)
+        elif isinstance(node, N.InSegment | N.NotInSegment):
+            ref = refs.get(node.segment)
+            if ref and ref.rule is not None and node.segment not in _seen:
+                found |= predictions_read(ref.rule, refs, _seen | {node.segment})
+    return found
 
 
 @dataclass
