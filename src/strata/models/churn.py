@@ -176,8 +176,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             early_stopping=False,
             random_state=self.random_state,
         )
+        # A column missing everywhere (no events in a customers-only export) would break the
+        # booster's binning; as a constant it is simply never split on.
+        self.empty_ = np.isnan(X).all(axis=0)
         with _threads(len(X)):
-            self.model_ = booster.fit(X, (y == classes[1]).astype(int))
+            self.model_ = booster.fit(self._ready(X), (y == classes[1]).astype(int))
         typical = np.full(X.shape[1], np.nan)
         for j in range(X.shape[1]):
             present = X[:, j][~np.isnan(X[:, j])]
@@ -201,7 +204,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float64")
         with _threads(len(X)):
-            return self.model_.predict_proba(X)
+            return self.model_.predict_proba(self._ready(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The more likely class of each row."""
@@ -219,11 +222,21 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self._occlude(X, out, batch)
         return out
 
+    def _ready(self, X: np.ndarray) -> np.ndarray:
+        if not self.empty_.any():
+            return X
+        X = X.copy()
+        X[:, self.empty_] = 0.0
+        return X
+
     def _occlude(self, X: np.ndarray, out: np.ndarray, batch: int) -> None:
+        X = self._ready(X)
         for start in range(0, X.shape[0], batch):
             part = X[start : start + batch]
             base = self.model_.predict_proba(part)[:, 1]
             for j in range(X.shape[1]):
+                if self.empty_[j] or np.isnan(self.typical_[j]):
+                    continue
                 moved = part.copy()
                 moved[:, j] = self.typical_[j]
                 out[start : start + batch, j] = base - self.model_.predict_proba(moved)[:, 1]
@@ -490,7 +503,8 @@ def lift_top_decile(y: np.ndarray, scores: np.ndarray) -> float:
 
 
 def calibration_table(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
-    """Scores cut into ``bins`` equal-width bins: count, mean predicted and observed rate."""
+    """Scores cut into ``bins`` equal-width bins: customers, positives, mean predicted and
+    observed rate (``None`` in an empty bin)."""
     y = np.asarray(y, dtype=float)
     scores = np.asarray(scores, dtype=float)
     which = np.minimum((scores * bins).astype(int), bins - 1)
@@ -502,6 +516,7 @@ def calibration_table(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> list
             {
                 "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
                 "customers": n,
+                "positives": int(y[inside].sum()),
                 "mean_predicted": round(float(scores[inside].mean()), 4) if n else None,
                 "observed_rate": round(float(y[inside].mean()), 4) if n else None,
             }
@@ -565,7 +580,7 @@ def top_factors(
     for i in range(len(X)):
         factors = []
         for j in order[i]:
-            effect = float(effects[i, j])
+            effect = round(float(effects[i, j]), 4)
             if effect <= 0:
                 break
             f = features[j]
@@ -576,7 +591,7 @@ def top_factors(
                     "name": f.name,
                     "value": value,
                     "typical": typical[j],
-                    "effect": round(effect, 4),
+                    "effect": effect,
                     "text": _sentence(f, value, typical[j], effect, what),
                 }
             )
