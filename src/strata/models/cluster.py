@@ -224,6 +224,22 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
         }
 
 
+def restore(state: dict[str, Any]) -> CustomerClusters:
+    """A fitted :class:`CustomerClusters` from a stored model's ``state``.
+
+    >>> model = restore(ModelStore(app, ws).get("behaviour").state)  # doctest: +SKIP
+    >>> model.predict(scale_frame(frame, state["scaling"]))  # doctest: +SKIP
+    """
+    model = CustomerClusters(method=state["method"])
+    model._set_params(
+        {key: state[key] for key in ("centers", "means", "variances", "weights") if key in state}
+    )
+    centres = model._centres()
+    model.k_ = len(centres)
+    model.n_features_in_ = len(centres[0]) if len(centres) else 0
+    return model
+
+
 def parse_k(value: int | str | None) -> int | str:
     """``auto`` or a whole number from 2 to 20, from what a user typed (``--k``)."""
     if value is None:
@@ -521,14 +537,17 @@ def _phrase(p: dict[str, Any], word: str) -> str:
 
 
 # -- in the warehouse ---------------------------------------------------------------------------
-def assignment_table(compiler: Compiler, state: dict[str, Any]) -> ibis.Table:
+def assignment_table(
+    compiler: Compiler, state: dict[str, Any], *, confidence: bool = True
+) -> ibis.Table:
     """Per customer of ``compiler``: ``index``, ``distance``, ``confidence`` (Ibis).
 
     ``index`` is the lowest-numbered cluster with the lowest score (as
     :meth:`CustomerClusters.scores`); ``distance`` is to that cluster's centre in
     standard deviations (for a mixture: the Mahalanobis distance to its mean);
     ``confidence`` is ``1 - nearest / second nearest distance`` for K-means and the
-    posterior probability of the component for a mixture.
+    posterior probability of the component for a mixture (left out with
+    ``confidence=False``: a segment condition needs none, and it doubles the compile time).
     """
     # A compiler of its own: the features' per-customer tables are joined here, once,
     # and the caller's wide table only joins the result (one row per customer).
@@ -553,34 +572,34 @@ def assignment_table(compiler: Compiler, state: dict[str, Any]) -> ibis.Table:
             ]
             scored[f"s{j}"] = _sum(terms) + consts[j]
     k = len(scored)
+    # Each step reads only the columns of the step before: Ibis compiles that quickly,
+    # where reaching back through several steps makes it slow with many clusters.
     t = t.select("customer_id", **scored)
-    s = [t[f"s{j}"] for j in range(k)]
-    t = t.mutate(best=ibis.greatest(*s) if k == 1 else ibis.least(*s))
+    t = t.mutate(best=t.s0 if k == 1 else ibis.least(*[t[f"s{j}"] for j in range(k)]))
     if k == 1:
         index: ir.IntegerValue = ibis.literal(0)
     else:
-        index = ibis.cases(*[(s[j] == t.best, j) for j in range(k - 1)], else_=k - 1)
+        index = ibis.cases(*[(t[f"s{j}"] == t.best, j) for j in range(k - 1)], else_=k - 1)
     t = t.mutate(index=index.cast("int64"))
+    s = [t[f"s{j}"] for j in range(k)]
+    certainty: ir.FloatingValue = ibis.literal(1.0)
     if state["method"] == "kmeans":
         distance = ibis.greatest(t.best, 0.0).sqrt()
-        if k == 1:
-            confidence: ir.FloatingValue = ibis.literal(1.0)
-        else:
+        if k > 1 and confidence:
             # The second nearest: the least of the scores with the winner's left out.
             second = ibis.least(*[(t.index == j).ifelse(math.inf, s[j]) for j in range(k)])
             second = ibis.greatest(second, 0.0).sqrt()
-            confidence = (second > 0).ifelse(1.0 - distance / second, 0.0)
+            certainty = (second > 0).ifelse(1.0 - distance / second, 0.0)
     else:
         const = ibis.cases(*[(t.index == j, consts[j]) for j in range(k)], else_=0.0)
         distance = ibis.greatest(t.best - const, 0.0).sqrt()
         # Posterior of the winner: 1 / sum_j exp(-(s_j - best) / 2).
-        confidence = 1.0 / _sum([(-(s[j] - t.best) / 2.0).exp() for j in range(k)])
-    return t.select(
-        "customer_id",
-        "index",
-        distance=distance.cast("float64"),
-        confidence=confidence.cast("float64"),
-    )
+        if confidence:
+            certainty = 1.0 / _sum([(-(s[j] - t.best) / 2.0).exp() for j in range(k)])
+    columns = {"distance": distance.cast("float64")}
+    if confidence:
+        columns["confidence"] = certainty.cast("float64")
+    return t.select("customer_id", "index", **columns)
 
 
 def assignment(compiler: Compiler, fitted: FittedModel) -> tuple[ValueFn, ValueFn]:
@@ -588,7 +607,7 @@ def assignment(compiler: Compiler, fitted: FittedModel) -> tuple[ValueFn, ValueF
 
     Used by the segment compiler: ``index(w) == 2`` is "in cluster 2".
     """
-    table = assignment_table(compiler, fitted.state)
+    table = assignment_table(compiler, fitted.state, confidence=False)
     p = compiler.per_customer(f"cluster:{fitted.model_version}", table)
     index: ValueFn = lambda w: w[f"{p}_index"]  # noqa: E731
     distance: ValueFn = lambda w: w[f"{p}_distance"]  # noqa: E731
