@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from strata.config import Settings
 from strata.context import Strata
@@ -337,6 +338,11 @@ def test_occlusion_names_the_feature_that_drives_the_score():
     expected = model.predict_proba(X)[:, 1] - model.predict_proba(moved)[:, 1]
     np.testing.assert_allclose(effects[:, 0], expected)
     assert model.typical_[0] == pytest.approx(np.median(X[:, 0]))
+
+
+@parametrize_with_checks([C.ChurnModel(max_iter=10, min_samples_leaf=1)])
+def test_churn_model_passes_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 def test_churn_model_follows_the_estimator_contract():

@@ -63,6 +63,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -151,11 +152,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> ChurnModel:
         """Fit to ``X`` (customers × features) and binary labels ``y``; returns self."""
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float64")
+        check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) != 2:
             raise InputError(
                 f"the labels have {len(classes)} class(es), {classes[:5].tolist()}: "
-                "a churn or propensity model needs exactly two (e.g. churned yes / no)"
+                "a churn or propensity model needs exactly two (e.g. churned yes / no). "
+                "Only binary classification is supported."
             )
         self.classes_ = classes
         mask = None
@@ -181,6 +184,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.empty_ = np.isnan(X).all(axis=0)
         with _threads(len(X)):
             self.model_ = booster.fit(self._ready(X), (y == classes[1]).astype(int))
+        self.n_iter_ = self.model_.n_iter_
         typical = np.full(X.shape[1], np.nan)
         for j in range(X.shape[1]):
             present = X[:, j][~np.isnan(X[:, j])]
