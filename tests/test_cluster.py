@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from sklearn.datasets import make_blobs
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from strata.config import Settings
 from strata.context import Strata
@@ -403,3 +404,8 @@ def test_spark_assigns_as_numpy_predict_does(spark_url, tmp_path):
         got = np.array([predictions[c]["value"] for c in frame.customer_id])
         assert (got == expected).all()
         assert sum(c["customers"] for c in result["clusters"]) == 200
+
+
+@parametrize_with_checks([CustomerClusters(k=3, n_init=1)])
+def test_the_estimator_passes_scikit_learns_checks(estimator, check):
+    check(estimator)

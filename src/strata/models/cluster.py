@@ -76,9 +76,9 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
     The mixture uses diagonal covariances so that assigning a customer stays a sum of
     per-feature terms, which a warehouse computes as a plain expression.
 
-    Learned: ``k_``, ``labels_``, ``silhouette_``, ``k_scores_`` (per k tried: its
-    silhouette, and ``inertia`` or ``bic``), ``centers_`` (K-means) or ``means_``,
-    ``variances_``, ``weights_`` (mixture).
+    Learned: ``k_``, ``labels_``, ``silhouette_``, ``n_iter_`` (of the kept fit),
+    ``k_scores_`` (per k tried: its silhouette, and ``inertia`` or ``bic``), ``centers_``
+    (K-means) or ``means_``, ``variances_``, ``weights_`` (mixture).
 
     >>> model = CustomerClusters(k=3, random_state=0).fit(X)  # doctest: +SKIP
     >>> model.predict(X[:5])  # doctest: +SKIP
@@ -144,7 +144,8 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
         X = check_array(X, dtype=np.float64)
         if X.shape[1] != self.n_features_in_:
             raise InputError(
-                f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
+                f"X has {X.shape[1]} features, but CustomerClusters is expecting "
+                f"{self.n_features_in_} features as input: score with the model's features"
             )
         return np.argmin(self.scores(X), axis=1)
 
@@ -167,7 +168,7 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
                 max_iter=self.max_iter,
                 random_state=self.random_state,
             ).fit(X)
-            params = {"centers": km.cluster_centers_}
+            params = {"centers": km.cluster_centers_, "n_iter": km.n_iter_}
             labels = np.argmin(_scores(X, {"method": "kmeans", **params}), axis=1)
             return params, labels, {"inertia": float(km.inertia_)}
         gm = GaussianMixture(
@@ -178,7 +179,12 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
             reg_covar=self.reg_covar,
             random_state=self.random_state,
         ).fit(X)
-        params = {"means": gm.means_, "variances": gm.covariances_, "weights": gm.weights_}
+        params = {
+            "means": gm.means_,
+            "variances": gm.covariances_,
+            "weights": gm.weights_,
+            "n_iter": gm.n_iter_,
+        }
         labels = np.argmin(_scores(X, {"method": "gmm", **params}), axis=1)
         return params, labels, {"bic": float(gm.bic(X))}
 
@@ -191,7 +197,9 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
             silhouette_score(X, labels, sample_size=sample, random_state=self.random_state)
         )
 
-    def _set_params(self, params: dict[str, np.ndarray]) -> None:
+    def _set_params(self, params: dict[str, Any]) -> None:
+        if "n_iter" in params:
+            self.n_iter_ = int(params["n_iter"])
         if self.method == "kmeans":
             self.centers_ = np.asarray(params["centers"], dtype=np.float64)
         else:
