@@ -28,6 +28,8 @@ BENCH_CUSTOMERS ?= 1000000
 bench: install
 	$(BIN)/python bench/import_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/segment_bench.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python bench/cluster_bench.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python bench/clv_bench.py --customers $(BENCH_CUSTOMERS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
