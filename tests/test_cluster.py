@@ -393,17 +393,23 @@ def test_bad_input_is_refused_with_a_clear_message(duck_shop, tmp_path):
 
 
 def test_spark_assigns_as_numpy_predict_does(spark_url, tmp_path):
+    # The assignment alone (segments on Spark run the same expression; see the
+    # DuckDB/PostgreSQL tests for them): Spark queries take seconds each.
     with Strata(_store(tmp_path, spark_url)) as app:
         generate_and_load(app, customers=200, seed=5, end=END, workspace=WS)
-        result = run_clustering(app, WS, as_of=REF, k=3)
         segs = Segments(app, WS)
-        state = ModelStore(app, segs.ws).get("behaviour").state
-        frame, X = _scaled(segs, state)
-        expected = restore(state).predict(X)
-        predictions = _predictions(segs, "cluster:behaviour")
-        got = np.array([predictions[c]["value"] for c in frame.customer_id])
-        assert (got == expected).all()
-        assert sum(c["customers"] for c in result["clusters"]) == 200
+        features = F.behaviour_features(segs, REF)
+        frame = F.feature_frame(segs, features, REF, sample=None)
+        scaling = F.fit_scaling(frame, features)
+        X = F.scale_frame(frame, scaling)
+        model = CustomerClusters(k=4).fit(X)
+        state = {"method": "kmeans", "centers": model.centers_.tolist(), "scaling": scaling}
+        got = assignment_table(segs.compiler(REF), state).to_pyarrow().to_pandas()
+        got = got.set_index("customer_id").loc[frame.customer_id]
+        assert len(got) == 200
+        assert (got["index"].to_numpy() == model.predict(X)).all()
+        distance = np.sqrt(((X - model.centers_[model.labels_]) ** 2).sum(axis=1))
+        np.testing.assert_allclose(got["distance"].to_numpy(), distance, rtol=1e-6, atol=1e-6)
 
 
 @parametrize_with_checks([CustomerClusters(k=3, n_init=1)])
