@@ -359,3 +359,25 @@ def test_each_fit_is_logged_to_mlflow_when_tracking_is_on(tmp_path, monkeypatch)
     np.testing.assert_array_equal(loaded.cluster_centers_, model.cluster_centers_)
     state = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/state.json")
     assert np.allclose(state["centres"], model.cluster_centers_)
+
+
+def test_segments_reading_a_prediction_follow_new_scores(duck_app):
+    ws_id, ids = _shop(duck_app)
+    _score(duck_app, ws_id, ids)
+    segs = Segments(duck_app, "shop")
+    top = {"type": "prediction", "prediction": "churn_risk", "top_percent": 10}
+    segs.save(SegmentSpec(name="Riskiest", rule=parse_rule(top)), as_of=REF)
+    segs.save(SegmentSpec(name="Through it", rule=parse_rule(
+        {"type": "in_segment", "segment": "Riskiest"})), as_of=REF)  # fmt: skip
+    buyers = {"type": "trait", "trait": "total_orders", "op": "gte", "value": 1}
+    segs.save(SegmentSpec(name="Buyers", rule=parse_rule(buyers)), as_of=REF)
+    assert [m["external_id"] for m in segs.members("Riskiest")[1]] == ["c01"]
+    # c10 becomes the riskiest.
+    rows = pa.table({"customer_id": pa.array([ids["c10"], ids["c01"]], pa.int64()),
+                     "value": [0.99, 0.0]})  # fmt: skip
+    write_predictions(duck_app.warehouse, ws_id, "churn_risk", rows, model_version="churn@2",
+                      predicted_at=REF.instant)  # fmt: skip
+    refreshed = segs.after_predictions({"churn_risk"})
+    assert sorted(r.segment for r in refreshed) == ["Riskiest", "Through it"]
+    assert [m["external_id"] for m in segs.members("Riskiest")[1]] == ["c10"]
+    assert segs.after_predictions({"clv"}) == []

@@ -1002,6 +1002,8 @@ def _finish(
                 evaluate=False,
             )
         refreshed = {r.segment: r.members for r in segs.refresh([s for s, _, _ in segments])}
+    # The user's own segments on these scores ("churn risk > 0.7 and …") follow them.
+    segs.after_predictions({prediction}, skip=[s for s, _, _ in segments])
     result["model_version"] = fitted.model_version
     result["bands"] = [
         {"segment": seg_name, "rule": rule, "customers": refreshed.get(seg_name)}

@@ -388,6 +388,7 @@ def find_lookalikes(
         tags={"strata.seed_segment": seed_segment},
     )
 
+    segs.after_predictions({name})
     chosen = [i for i in order if min_score is None or scores[i] >= min_score][:top]
     best = [
         {
