@@ -26,6 +26,7 @@ from strata.models.cluster import (
     CustomerClusters,
     assignment_table,
     parse_k,
+    profile_clusters,
     restore,
     run_clustering,
 )
@@ -175,6 +176,75 @@ def test_k_from_the_command_line():
     assert parse_k("5") == 5 and parse_k(7) == 7
     with pytest.raises(InputError, match="outside"):
         parse_k("40")
+
+
+def _shop_frame(groups: list[dict[str, float | None]], per: int = 40):
+    """A frame of ``per`` customers per group, each near the group's values."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows, labels = [], []
+    for g, values in enumerate(groups):
+        for _ in range(per):
+            rows.append(
+                {
+                    name: None if v is None else max(0.0, v * rng.uniform(0.9, 1.1))
+                    for name, v in values.items()
+                }
+            )
+            labels.append(g)
+    return pd.DataFrame(rows, dtype="float64"), np.array(labels)
+
+
+NAMING_FEATURES = [
+    F.Feature("recency", "days since last order", "trait", "days_since_last_order", "max"),
+    F.Feature("frequency", "orders", "trait", "total_orders", "zero", log=True),
+    F.Feature("monetary", "revenue", "trait", "total_revenue", "zero", log=True),
+    F.Feature("tenure", "days since first seen", "tenure", None, "zero"),
+]
+
+
+def test_clusters_are_named_by_what_sets_them_apart():
+    frame, labels = _shop_frame(
+        [
+            {"recency": 8, "frequency": 12, "monetary": 1500, "tenure": 600},
+            {"recency": None, "frequency": 0, "monetary": 0, "tenure": 300},
+            {"recency": 400, "frequency": 1, "monetary": 40, "tenure": 700},
+            {"recency": 20, "frequency": 2, "monetary": 90, "tenure": 25},
+        ]
+    )
+    X = F.scale_frame(frame, F.fit_scaling(frame, NAMING_FEATURES))
+    clusters = profile_clusters(frame, X, labels, NAMING_FEATURES, 4)
+    names = [c["name"] for c in clusters]
+    assert names[:3] == ["Frequent big spenders", "Never ordered", "Lapsed one-time buyers"]
+    assert names[3] in {"Newcomers", "Recent buyers"}
+    big = clusters[0]["description"]
+    orders = frame.frequency.fillna(0)
+    ratio = orders[labels == 0].mean() / orders.mean()
+    assert big.startswith(f"Frequent big spenders: {ratio:.1f}× the average order count and ")
+    assert "× the average revenue; last ordered 8 days ago on average." in big
+    assert clusters[1]["description"].endswith("none of them has ordered yet.")
+    assert clusters[1]["ordered"] == 0 and clusters[0]["ordered"] == 1
+
+
+def test_colliding_names_get_a_qualifier():
+    frame, labels = _shop_frame(
+        [
+            {"recency": 8, "frequency": 12, "monetary": 1500, "tenure": 400},
+            {"recency": 30, "frequency": 11, "monetary": 1400, "tenure": 400},
+            {"recency": None, "frequency": 0, "monetary": 0, "tenure": 400},
+            {"recency": None, "frequency": 0, "monetary": 0, "tenure": 400},
+        ]
+    )
+    X = F.scale_frame(frame, F.fit_scaling(frame, NAMING_FEATURES))
+    names = [c["name"] for c in profile_clusters(frame, X, labels, NAMING_FEATURES, 4)]
+    assert len(set(names)) == 4
+    assert names == [
+        "Frequent big spenders, recent",
+        "Frequent big spenders, lapsing",
+        "Never ordered",  # no feature tells these two apart: numbered
+        "Never ordered (2)",
+    ]
 
 
 # -- in a workspace ---------------------------------------------------------------------------

@@ -326,7 +326,9 @@ _NOUNS = {
 #: pronounced wins; a two-feature name beats a one-feature one when both fit.
 _VOCABULARY: list[tuple[str, dict[str, int]]] = [
     ("Frequent big spenders", {"frequency": 1, "monetary": 1}),
-    ("Lapsed one-time buyers", {"recency": 1, "frequency": -1}),
+    # Only if they ordered about once each (the order count of a cluster is compared
+    # with a base full of customers who never ordered, so its z cannot say "one").
+    ("Lapsed one-time buyers", {"recency": 1}),
     ("Loyal regulars", {"frequency": 1, "recency": -1}),
     ("New browsers", {"tenure": -1, "events_page_view": 1}),
     ("Browsers who rarely buy", {"events_page_view": 1, "frequency": -1}),
@@ -368,7 +370,9 @@ def profile_clusters(
     Means are of the values the model saw, in raw units (a missing count or amount is 0),
     except recency, averaged over the customers who have ordered (never having ordered
     is no number of days). ``z`` is the cluster's mean of the standardised feature (the
-    base's is 0), which is what picks the distinguishing features.
+    base's is 0), which is what picks the distinguishing features; for recency it is
+    in standard deviations of the days among those who ordered (the model fills "never"
+    with the longest recency, which would make every non-buyer look lapsed).
     """
     total = len(frame)
     values = {f.name: _raw(frame[f.name], f) for f in features}
@@ -381,7 +385,10 @@ def profile_clusters(
         for i, f in enumerate(features):
             m, b = _mean(values[f.name][mine]), base[f.name]
             ratio = m / b if b is not None and m is not None and b > 0 else None
-            z = float(X[mine, i].mean()) if mine.any() else 0.0
+            if f.name == "recency":
+                z = _recency_z(values[f.name], mine)
+            else:
+                z = float(X[mine, i].mean()) if mine.any() else 0.0
             profile.append(
                 {
                     "feature": f.name,
@@ -414,6 +421,15 @@ def profile_clusters(
 
 
 _ORDER_FEATURES = {"recency", "frequency", "monetary", "average_order_value", "distinct_products"}
+
+
+def _recency_z(days: pd.Series, mine: np.ndarray) -> float:
+    known = days.dropna()
+    ours = days[mine].dropna()
+    std = float(known.std(ddof=0)) if len(known) else 0.0
+    if ours.empty or std <= 1e-12:
+        return 0.0
+    return float((ours.mean() - known.mean()) / std)
 
 
 def _raw(values: pd.Series, feature: F.Feature) -> pd.Series:
@@ -455,8 +471,8 @@ def _name(
         signed = [z[f] * d for f, d in wanted.items() if f in z]
         if len(signed) < len(wanted) or min(signed) < DISTINCT_Z:
             continue
-        if "one-time" in name and (raw.get("frequency") or 0) / max(ordered or 1, 1e-9) > 1.5:
-            name = "Lapsed customers"  # they bought more than once before leaving
+        if "one-time" in name and not _about_once(raw, ordered):
+            continue
         score = sum(signed) / len(signed) + 0.25 * (len(signed) - 1)
         if best is None or (score, -rank) > (best[0], -best[1]):
             best = (score, rank, name, set(wanted))
@@ -470,6 +486,11 @@ def _name(
     by_name = {f.name: f for f in features}
     word = noun(by_name[top["feature"]])
     return f"{'High' if top['z'] > 0 else 'Low'} {word}", {top["feature"]}
+
+
+def _about_once(raw: dict[str, float | None], ordered: float | None) -> bool:
+    orders = raw.get("frequency")
+    return orders is not None and bool(ordered) and orders / float(ordered) <= 1.5
 
 
 def _unique_names(
@@ -486,10 +507,14 @@ def _unique_names(
     for (name, used), cluster in zip(named, clusters, strict=True):
         if counts[name] > 1:
             rest = [p for p in cluster["profile"] if p["feature"] not in used]
-            if rest:
-                p = max(rest, key=lambda p: abs(p["z"]))
-                word = noun(by_name[p["feature"]])
-                name = f"{name}, {'high' if p['z'] > 0 else 'low'} {word}"
+            p = max(rest, key=lambda p: abs(p["z"])) if rest else None
+            # A qualifier must say something true; else the names are numbered.
+            if p is not None and abs(p["z"]) >= TYPICAL_Z:
+                high = p["z"] > 0
+                if p["feature"] == "recency":
+                    name = f"{name}, {'lapsing' if high else 'recent'}"
+                else:
+                    name = f"{name}, {'high' if high else 'low'} {noun(by_name[p['feature']])}"
         out.append(name)
     seen: dict[str, int] = {}
     final = []
@@ -504,7 +529,7 @@ def _describe(
     profile: list[dict[str, Any]],
     features: Sequence[F.Feature],
     ordered: float | None,
-    used: set[str] = frozenset(),  # type: ignore[assignment]
+    used: set[str] | frozenset[str] = frozenset(),
 ) -> str:
     """One sentence: the two most distinguishing features as ratios, then when they ordered.
 
@@ -512,13 +537,10 @@ def _describe(
     """
     by_name = {f.name: f for f in features}
     never = ordered is not None and ordered < 0.2
-    order_features = _ORDER_FEATURES
+    # Of customers who never ordered, the order features (and refunds) say nothing new.
+    silent = _ORDER_FEATURES | {"events_refund"} if never else {"recency"}
     ranked = sorted(
-        (
-            p
-            for p in profile
-            if p["feature"] != "recency" and not (never and p["feature"] in order_features)
-        ),
+        (p for p in profile if p["feature"] not in silent),
         key=lambda p: (p["feature"] not in used, -abs(p["z"])),
     )
     parts = [_phrase(p, noun(by_name[p["feature"]])) for p in ranked[:2]]
@@ -527,6 +549,8 @@ def _describe(
     recency = next((p for p in profile if p["feature"] == "recency"), None)
     if ordered is not None and ordered == 0:
         clause = "none of them has ordered yet"
+    elif never and ordered < 0.01:
+        clause = "almost none of them has ordered"
     elif never:
         clause = f"only {ordered:.0%} of them have ordered"
     elif recency is not None and recency["mean"] is not None:
