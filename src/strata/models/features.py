@@ -33,7 +33,7 @@ import pandas as pd
 
 from strata.errors import InputError
 from strata.segments import nodes as N
-from strata.segments.compile import Compiler, bucket
+from strata.segments.compile import Compiler
 from strata.segments.reference import ReferenceTime
 
 if TYPE_CHECKING:
@@ -204,21 +204,24 @@ def feature_frame(
 ) -> pd.DataFrame:
     """``customer_id``, ``external_id`` and the features, one row per customer, into pandas.
 
-    Above ``sample`` customers, a deterministic slice (the portable hash of the id and
-    ``seed``) of about that size is read, the same one on every backend. ``where``
-    restricts the customers (built from the compiler, e.g. "has ordered").
+    Above ``sample`` customers (of the workspace), a deterministic slice (the portable
+    hash of the id and ``seed``) of about that size is read, the same one on every
+    backend. ``where`` restricts the customers (built from the compiler, e.g. "has
+    ordered"), within the slice.
     """
-    compiler = segs.compiler(ref, customer_ids=customer_ids)
+    cut = None
+    if sample is not None and customer_ids is None:
+        # The slice is cut before any feature is measured, so a sample costs its size.
+        customers = segs.wh.table(segs.ws.id, "customers")
+        total = int(customers.count().to_pyarrow().as_py())
+        if total > sample:
+            cut = (f"sample:{seed}", max(1, round(10_000 * sample / total)))
+    compiler = segs.compiler(ref, customer_ids=customer_ids, sample=cut)
     columns = feature_columns(compiler, features)
     condition = where(compiler) if where is not None else None
     wide = compiler.wide()
     if condition is not None:
         wide = wide.filter(condition(wide))
-    if sample is not None and customer_ids is None:
-        total = int(wide.count().to_pyarrow().as_py())
-        if total > sample:
-            keep = max(1, round(10_000 * sample / total))
-            wide = wide.filter(bucket(wide.customer_id, f"sample:{seed}") < keep)
     selected = wide.select(
         "customer_id", "external_id", **{name: fn(wide) for name, fn in columns.items()}
     )

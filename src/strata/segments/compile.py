@@ -74,6 +74,9 @@ class Context:
     stored: frozenset[str] = frozenset()
     #: The newest fitted version of a model, by name (``cluster`` conditions need it).
     model: Callable[[str], FittedModel] | None = None
+    #: Evaluate only a deterministic slice of customers, ``(salt, keep)``: those whose
+    #: :func:`bucket` is below ``keep`` (of 10,000). Models train on such a sample.
+    sample: tuple[str, int] | None = None
 
 
 @dataclass
@@ -132,9 +135,7 @@ class Compiler:
 
     def wide(self) -> ibis.Table:
         """Customers with every per-customer column the visited rules need."""
-        base = self.customers
-        if self.ctx.customer_ids is not None:
-            base = base.filter(base.customer_id.isin(list(self.ctx.customer_ids)))
+        base = self._restrict(self.customers)
         wide = base
         keys = []
         for key, table in self._derived.items():
@@ -398,10 +399,16 @@ class Compiler:
         if self._known_events is None:
             e = self.ctx.warehouse.table(self.ctx.workspace_id, "events")
             self._known_events = e.filter(e.timestamp < _ts(self.ctx.ref.instant))
-        e = self._known_events
-        if restricted and self.ctx.customer_ids is not None:
-            e = e.filter(e.customer_id.isin(list(self.ctx.customer_ids)))
-        return e
+        return self._restrict(self._known_events) if restricted else self._known_events
+
+    def _restrict(self, t: ibis.Table) -> ibis.Table:
+        """``t`` (with ``customer_id``) cut to the customers being evaluated."""
+        if self.ctx.customer_ids is not None:
+            t = t.filter(t.customer_id.isin(list(self.ctx.customer_ids)))
+        if self.ctx.sample is not None:
+            salt, keep = self.ctx.sample
+            t = t.filter(bucket(t.customer_id, salt) < keep)
+        return t
 
     def orders(self, *, restricted: bool = True) -> ibis.Table:
         """Per customer with orders: counts, revenue and first / last order time."""

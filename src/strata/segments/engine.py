@@ -176,6 +176,7 @@ class Segments:
         customer_ids: Sequence[int] | None = None,
         refs: dict[str, SegmentRef] | None = None,
         stored: frozenset[str] = frozenset(),
+        sample: tuple[str, int] | None = None,
     ) -> Compiler:
         return Compiler(
             Context(
@@ -188,6 +189,7 @@ class Segments:
                 customer_ids=customer_ids,
                 stored=stored,
                 model=ModelStore(self.app, self.ws).get,
+                sample=sample,
             )
         )
 
@@ -385,6 +387,9 @@ class Segments:
         if rfm_family and customer_ids is None:
             results += self._refresh_rfm(rfm_family, as_of)
             dynamic = [s for s in dynamic if s.family != "rfm"]
+        for clusters in _by_cluster_model(dynamic).values():
+            results += self._refresh_clusters(clusters, as_of, customer_ids=customer_ids)
+            dynamic = [s for s in dynamic if s not in clusters]
         refs = self.refs()
         # Segments named by others go first, so the others read their fresh members.
         done = {r.segment: r.evaluated_at for r in results}
@@ -429,8 +434,12 @@ class Segments:
             rfm_family = [s for s in partial if s.family == "rfm"]
             if rfm_family:
                 results += self._refresh_rfm(rfm_family, None, customer_ids=ids)
+            clustered = set()
+            for clusters in _by_cluster_model(partial).values():
+                results += self._refresh_clusters(clusters, None, customer_ids=ids)
+                clustered |= {c.id for c in clusters}
             for seg in partial:
-                if seg.family != "rfm":
+                if seg.family != "rfm" and seg.id not in clustered:
                     results.append(self._refresh_one(seg, None, customer_ids=ids, refs=refs))
         return results
 
@@ -544,6 +553,39 @@ class Segments:
         for seg in family:
             mine = pc.equal(names, N.parse_rule(seg.definition).value)
             ids = scores.filter(mine).select(["customer_id"])
+            results.append(self._apply(seg, ids, ref, as_of, within, started))
+            started = time.perf_counter()
+        return results
+
+    def _refresh_clusters(
+        self,
+        family: list[Segment],
+        as_of: ReferenceTime | None,
+        *,
+        customer_ids: Sequence[int] | None = None,
+    ) -> list[Refreshed]:
+        """The cluster segments of one model from one assignment pass, split by cluster.
+
+        Each segment alone would measure every customer's features again (k times the
+        work); the assignment is the same expression its ``cluster`` condition compiles to.
+        """
+        from strata.models.cluster import assignment_table
+
+        started = time.perf_counter()
+        ref = self._reference(family[0], as_of)
+        model = N.parse_rule(family[0].definition).model
+        fitted = ModelStore(self.app, self.ws).get(model)
+        compiler = self.compiler(ref, customer_ids=customer_ids)
+        assigned = (
+            assignment_table(compiler, fitted.state, confidence=False)
+            .select("customer_id", "index")
+            .to_pyarrow()
+        )
+        within = None if customer_ids is None else _id_table(customer_ids)
+        results = []
+        for seg in family:
+            mine = pc.equal(assigned.column("index"), N.parse_rule(seg.definition).cluster)
+            ids = assigned.filter(mine).select(["customer_id"])
             results.append(self._apply(seg, ids, ref, as_of, within, started))
             started = time.perf_counter()
         return results
@@ -960,6 +1002,15 @@ def ensure_rfm_segments(segs: Segments, config: rfm_mod.RfmConfig) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _by_cluster_model(segments: Sequence[Segment]) -> dict[str, list[Segment]]:
+    """Cluster segments whose rule is a bare ``cluster`` condition, by model name."""
+    out: dict[str, list[Segment]] = {}
+    for seg in segments:
+        if seg.kind == "cluster" and seg.definition and seg.definition.get("type") == "cluster":
+            out.setdefault(seg.definition["model"], []).append(seg)
+    return out
+
+
 def _id_table(customer_ids: Sequence[int]) -> pa.Table:
     return pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
 
