@@ -381,3 +381,25 @@ def test_segments_reading_a_prediction_follow_new_scores(duck_app):
     assert sorted(r.segment for r in refreshed) == ["Riskiest", "Through it"]
     assert [m["external_id"] for m in segs.members("Riskiest")[1]] == ["c10"]
     assert segs.after_predictions({"clv"}) == []
+
+
+def test_clusters_and_lifetime_value_run_whole_on_spark(spark_url, tmp_path):
+    from strata.demo import generate_and_load
+    from strata.models.cluster import run_clustering
+    from strata.models.clv import run_clv
+
+    settings = Settings(
+        home=tmp_path, database_url=f"sqlite:///{tmp_path / 'c.db'}", warehouse_url=spark_url
+    )
+    with Strata(settings) as app:
+        generate_and_load(app, customers=400, seed=3, end=dt.date(2026, 6, 30), workspace="s")
+        ref = ReferenceTime.of(dt.date(2026, 6, 30))
+        clusters = run_clustering(app, "s", as_of=ref, k=3)
+        assert sum(c["customers"] for c in clusters["clusters"]) == 400
+        clv = run_clv(app, "s", as_of=ref)
+        vips = next(s for s in clv["segments"] if s["segment"] == "VIPs")
+        assert vips["customers"] == -(-clv["customers"] * 20 // 100)
+        stored = app.warehouse.table(app.workspace("s").id, "predictions")
+        rows = stored.group_by("prediction_type").aggregate(n=stored.count()).to_pyarrow()
+        counts = {r["prediction_type"]: r["n"] for r in rows.to_pylist()}
+        assert counts["cluster:behaviour"] == 400 and counts["clv"] == clv["customers"]
