@@ -386,6 +386,10 @@ def test_run_clv_stores_the_model_and_five_kinds_of_predictions(app):
     np.testing.assert_allclose(clv_rows.confidence, wide.p_alive.loc[clv_rows.index])
     details = json.loads(clv_rows.details[best])
     assert {"frequency", "recency", "T", "p_alive", "expected_order_value"} <= set(details)
+    # The unlabelled churn risk says what it comes from, too.
+    risk = p[p.prediction_type == "churn_risk"].set_index("customer_id")
+    assert json.loads(risk.details[best]) == details
+    assert p[p.prediction_type == "p_alive"].details.isna().all()
 
     # VIPs: the top 20 % by CLV (ceil(0.2 × 2357) = 472), ties broken by customer number.
     assert result["segments"] == [{"segment": "VIPs", "customers": 472}]

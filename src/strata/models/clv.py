@@ -600,8 +600,8 @@ def run_clv(
             ("churn_risk", 1.0 - p_alive, None),
             ("expected_order_value", spend, None),
         ]:
-            # One customer's inputs and parts are the same for all five types: the CLV
-            # row carries them (writing them five times was most of a 1M-customer run).
+            # One customer's inputs and parts are the same for all five types: the CLV and
+            # churn-risk rows carry them (writing them five times was most of a 1M run).
             rows = pa.table(
                 {
                     "customer_id": ids,
@@ -609,7 +609,7 @@ def run_clv(
                     "confidence": (
                         no_confidence if confidence is None else _finite_or_null(confidence)
                     ),
-                    "details": details if kind == "clv" else no_details,
+                    "details": details if kind in {"clv", "churn_risk"} else no_details,
                 }
             )
             write_predictions(
