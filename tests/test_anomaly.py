@@ -143,6 +143,21 @@ def test_a_flat_series_does_not_flag_a_small_move():
     assert result.anomaly.sum() == 1
 
 
+def test_a_thin_count_series_is_judged_against_its_poisson_noise():
+    # One order a weekday, 2.5 on weekend days: chance alone gives days of 4 or 5.
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2026-01-05", periods=140, freq="D")
+    counts = rng.poisson([1.0 if d.weekday() < 5 else 2.5 for d in days]).astype(float)
+    series = pd.Series(counts, index=days)
+    assert WeeklyAnomalyDetector().fit(series).result_.anomaly.sum() == 2
+    assert WeeklyAnomalyDetector(noise_unit=1.0).fit(series).result_.anomaly.sum() == 0
+    counts[100] = 12  # Wednesday 2026-04-15: far beyond chance
+    result = WeeklyAnomalyDetector(noise_unit=1.0).fit(pd.Series(counts, index=days)).result_
+    assert result.index[result.anomaly].tolist() == [pd.Timestamp("2026-04-15")]
+    with pytest.raises(InputError, match="noise_unit must be a positive number"):
+        WeeklyAnomalyDetector(noise_unit=0).fit(series)
+
+
 def test_predict_judges_new_days_against_the_fitted_history():
     series = seasonal()
     history, new = series.iloc[:119], series.iloc[119:].copy()

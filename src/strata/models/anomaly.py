@@ -92,6 +92,7 @@ class WeeklyAnomalyDetector(BaseEstimator):
         level_weeks: int = 2,
         spread_floor: float = 0.05,
         min_spread: float = 1.0,
+        noise_unit: float | None = None,
     ):
         self.weeks = weeks
         self.threshold = threshold
@@ -100,6 +101,7 @@ class WeeklyAnomalyDetector(BaseEstimator):
         self.level_weeks = level_weeks
         self.spread_floor = spread_floor
         self.min_spread = min_spread
+        self.noise_unit = noise_unit
 
     def fit(self, X: pd.Series, y: None = None) -> WeeklyAnomalyDetector:
         """Judge each day of ``X`` against the days before it; keep ``X`` as history."""
@@ -144,6 +146,10 @@ class WeeklyAnomalyDetector(BaseEstimator):
             )
         if whole("level_weeks", 0) > weeks:
             raise InputError(f"level_weeks ({self.level_weeks}) cannot exceed weeks ({weeks})")
+        if self.noise_unit is not None:
+            unit = self.noise_unit
+            if not isinstance(unit, int | float) or not math.isfinite(unit) or unit <= 0:
+                raise InputError(f"noise_unit must be a positive number or None, not {unit!r}")
         for name, positive in (
             ("threshold", True),
             ("min_relative_change", False),
@@ -185,14 +191,19 @@ class WeeklyAnomalyDetector(BaseEstimator):
         enough = seen >= self.min_weeks
         miss = pd.Series(np.where(enough, np.abs(values - expected), np.nan), index=full.index)
         pooled = miss.shift(1).rolling(7 * weeks, min_periods=7).median().to_numpy()
-        spread = np.fmax.reduce(
-            [
-                MAD_SCALE * mad * level,
-                MAD_SCALE * np.nan_to_num(pooled),
-                self.spread_floor * np.abs(expected),
-                np.full(n, float(self.min_spread)),
-            ]
-        )
+        floors = [
+            MAD_SCALE * mad * level,
+            MAD_SCALE * np.nan_to_num(pooled),
+            self.spread_floor * np.abs(expected),
+            np.full(n, float(self.min_spread)),
+        ]
+        if self.noise_unit:
+            # A day's total of independent events (orders, their revenue) varies by at
+            # least its Poisson noise: sd = sqrt(unit × mean), unit = E[v²] / E[v] of one
+            # event (1 for counts). Thin shops otherwise flag a day with three orders.
+            unit = float(self.noise_unit)
+            floors.append(np.sqrt(unit * np.fmax(np.nan_to_num(np.abs(expected)), unit)))
+        spread = np.fmax.reduce(floors)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (values - expected) / spread
             relative = np.where(
@@ -448,6 +459,29 @@ def daily_revenue(
     return pd.DataFrame(columns).astype({"revenue": "float64", "orders": "int64"})
 
 
+def _revenue_noise_unit(
+    warehouse: Warehouse, workspace_id: int, start: dt.date, end: dt.date, order_event: str
+) -> float | None:
+    """E[v²] / E[v] of one order's revenue between ``start`` and ``end``: with it, a day's
+    revenue of mean m has Poisson noise sqrt(unit × m) (``None`` without orders)."""
+    e = warehouse.table(workspace_id, "events")
+    lo = dt.datetime.combine(start, dt.time(0))
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0))
+    orders = e.filter(
+        e.event_type == order_event, e.timestamp >= lo, e.timestamp < hi, e.revenue > 0
+    )
+    row = (
+        orders.aggregate(
+            squares=(orders.revenue * orders.revenue).sum(), total=orders.revenue.sum()
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    if not row["total"]:
+        return None
+    return float(row["squares"]) / float(row["total"])
+
+
 # -- the library entry -------------------------------------------------------------------------
 def find_anomalies(
     app: Strata,
@@ -504,8 +538,14 @@ def find_anomalies(
         app.warehouse, segs.ws.id, start, last_complete, order_event=segs.rfm_config().order_event
     )
     index = pd.DatetimeIndex(pd.to_datetime(money.date))
+    unit = _revenue_noise_unit(
+        app.warehouse, segs.ws.id, start, last_complete, segs.rfm_config().order_event
+    )
+    detector.set_params(noise_unit=unit)
     judge(pd.Series(money.revenue.to_numpy(), index=index), "daily revenue", last_complete)
+    detector.set_params(noise_unit=1.0)
     judge(pd.Series(money.orders.to_numpy(float), index=index), "daily orders", last_complete)
+    detector.set_params(noise_unit=None)  # segment sizes move by refreshes, not by chance
 
     start = ref.day - dt.timedelta(days=days - 1 + history_days)
     sizes = segment_sizes(app.warehouse, segs.ws.id, [s.id for s in chosen], start, ref.day)
