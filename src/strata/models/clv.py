@@ -511,7 +511,13 @@ def run_clv(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    summary = warehouse_summary(app.warehouse, ws.id, ref, time_unit=time_unit)
+    from strata.segments.engine import Segments
+
+    # The workspace's order event (its RFM setting), as every other order measure uses.
+    order_event = Segments(app, ws).rfm_config().order_event
+    summary = warehouse_summary(
+        app.warehouse, ws.id, ref, time_unit=time_unit, order_event=order_event
+    )
     timings["summary_s"] = time.perf_counter() - started
     if summary.empty:
         raise InputError(
@@ -545,7 +551,7 @@ def run_clv(
         "time_unit": time_unit,
         "horizon_months": horizon,
         "discount_rate": discount_rate,
-        "order_event": ORDER_EVENT,
+        "order_event": order_event,
         "penalizer": bgnbd.penalizer,
     }
     state = {"bgnbd": bgnbd.params_, "gamma_gamma": gg.params_}
