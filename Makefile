@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python bench/segment_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/cluster_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/clv_bench.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python bench/models_bench.py --customers $(BENCH_CUSTOMERS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
