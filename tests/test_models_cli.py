@@ -95,6 +95,11 @@ def test_predict_churn_reports_auc_and_lift_and_makes_risk_bands(strata):
     names = {s["name"] for s in _json(strata("segments", "list", "--json"))}
     assert {"Churn risk: high", "Churn risk: medium", "Churn risk: low"} <= names
     _one_line_error(strata("predict", "churn", "--label", "no_such_column"), "no_such_column")
+    _one_line_error(strata("predict", "churn", "--high", "0.2"), "0 < medium < high < 1")
+    bands = _json(strata("predict", "churn", "--as-of", END, "--high", "0.2", "--medium",
+                         "0.1", "--json"))["bands"]  # fmt: skip
+    high = next(b for b in bands if b["segment"] == "Churn risk: high")
+    assert high["customers"] > 0
 
 
 def test_predict_propensity_reports_auc(strata):

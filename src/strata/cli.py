@@ -1229,6 +1229,8 @@ def predict_churn(
         str | None,
         typer.Option(help="With --label: the date features are built at.", show_default=False),
     ] = None,
+    high: Annotated[float, typer.Option(help="Lowest churn risk of the 'high' band.")] = 0.7,
+    medium: Annotated[float, typer.Option(help="Lowest churn risk of the 'medium' band.")] = 0.3,
     as_of: AsOfOpt = None,
     workspace: WorkspaceOpt = None,
     json_: JsonOpt = False,
@@ -1239,7 +1241,7 @@ def predict_churn(
     with _app() as strata:
         result = run_churn(
             strata, workspace, label=label, as_of=_ref(as_of), horizon_days=horizon_days,
-            cutoff=_ref(cutoff),
+            cutoff=_ref(cutoff), bands={"high": high, "medium": medium},
         )  # fmt: skip
     _show_classifier(result, json_)
 
