@@ -74,6 +74,10 @@ def test_cluster_with_given_features_and_k(strata):
                "--json", "--as-of", END)
     )  # fmt: skip
     assert out["k"] == 3 and out["features"] == ["recency", "monetary"]
+    shown = strata("cluster", "--features", "recency,monetary", "--k", "3", "--name", "rm",
+                   "--as-of", END)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "Feature means" in shown.stdout and "days since last order" in shown.stdout
     _one_line_error(strata("cluster", "--k", "1", "--as-of", END), "clusters")
     _one_line_error(strata("cluster", "--features", "shoe_size"), "unknown feature 'shoe_size'")
 

@@ -1166,6 +1166,20 @@ def cluster(
     for c in result["clusters"]:
         table.add_row(c["name"], f"{c['customers']:,}", f"{c['share']:.0%}", c["description"])
     out.print(table)
+    # The profile: each feature's mean per cluster against the whole base.
+    profile = Table(
+        "feature", "base", *[c["name"] for c in result["clusters"]], box=None, pad_edge=False,
+        title="Feature means", title_justify="left",
+    )  # fmt: skip
+    clusters = [{row["feature"]: row for row in c["profile"]} for c in result["clusters"]]
+    for row in result["clusters"][0]["profile"] if result["clusters"] else []:
+        cells = [_number(c[row["feature"]]["mean"]) for c in clusters]
+        profile.add_row(row["label"], _number(row["base_mean"]), *cells)
+    out.print(profile)
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.3g}"
 
 
 @predict_app.command("clv")
