@@ -20,7 +20,6 @@ else one blob.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -33,7 +32,7 @@ import pandas as pd
 
 from strata.errors import InputError
 from strata.segments import nodes as N
-from strata.segments.compile import Compiler
+from strata.segments.compile import Compiler, _day_epoch
 from strata.segments.reference import ReferenceTime
 
 if TYPE_CHECKING:
@@ -165,9 +164,11 @@ def resolve(segs: Segments, ref: ReferenceTime, names: Sequence[str] | None) -> 
             out.append(Feature(name, name.replace("_", " "), "attribute", name, "median"))
     if not out:
         raise InputError("no features named: give at least one, e.g. --features recency,monetary")
-    seen: set[str] = set()
-    unique = [f for f in out if not (f.name in seen or seen.add(f.name))]
-    return unique
+    # A feature named twice (or by two names) is read once, in its first place.
+    unique: dict[str, Feature] = {}
+    for f in out:
+        unique.setdefault(f.name, f)
+    return list(unique.values())
 
 
 def feature_columns(compiler: Compiler, features: Sequence[Feature]) -> dict[str, ValueFn]:
@@ -368,7 +369,3 @@ def _usable(dtype: Any) -> bool:
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return slug or "other"
-
-
-def _day_epoch(day: dt.date) -> int:
-    return (day - dt.date(1970, 1, 1)).days * 86400

@@ -651,6 +651,7 @@ def bucket(customer_id: ir.IntegerValue, salt: str = "") -> ir.IntegerValue:
 
 
 def _scalar(expr: ibis.Scalar) -> Any:
+    """A scalar's value, through Arrow (pandas conversions differ by backend and version)."""
     return expr.to_pyarrow().as_py()
 
 

@@ -32,7 +32,14 @@ from strata.errors import InputError, NotFound
 from strata.models.store import ModelStore
 from strata.segments import nodes as N
 from strata.segments import rfm as rfm_mod
-from strata.segments.compile import RULE_KINDS, Compiler, Context, Explained, SegmentRef
+from strata.segments.compile import (
+    RULE_KINDS,
+    Compiler,
+    Context,
+    Explained,
+    SegmentRef,
+    _scalar,
+)
 from strata.segments.icp import IcpConfig
 from strata.segments.icp import parse_config as parse_icp
 from strata.segments.reference import ReferenceTime
@@ -1013,11 +1020,6 @@ def _by_cluster_model(segments: Sequence[Segment]) -> dict[str, list[Segment]]:
 
 def _id_table(customer_ids: Sequence[int]) -> pa.Table:
     return pa.table({"customer_id": pa.array(list(customer_ids), pa.int64())})
-
-
-def _scalar(expr: ibis.Scalar) -> Any:
-    """A scalar's value, through Arrow (pandas conversions differ by backend and version)."""
-    return expr.to_pyarrow().as_py()
 
 
 def read_specs(directory: str | Path) -> list[tuple[str, N.SegmentSpec]]:
