@@ -136,3 +136,92 @@ def spark_session():
 def spark_url(spark_session, tmp_path) -> str:
     """A Spark warehouse in a fresh folder of this test, on the shared session."""
     return f"spark://local[2]?location={tmp_path / 'spark'}"
+
+
+# -- the API, served for real over HTTP ---------------------------------------------------------
+class ApiServer:
+    """A real uvicorn server on a free port of 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, settings: Settings):
+        import socket
+        import threading
+
+        import uvicorn
+
+        from strata.api import create_app
+        from strata.api.serve import ensure_owner
+
+        self.app = create_app(settings)
+        self.service = self.app.state.service
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.01)
+        self.owner_email, self.owner_password = ensure_owner(self.service.app)
+        self._clients: list = []
+
+    def client(self, token: str | None = None, **kwargs):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        c = httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+        self._clients.append(c)
+        return c
+
+    def login(self, email: str, password: str):
+        """A client signed in as ``email`` (bearer token)."""
+        r = self.client().post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        return self.client(r.json()["token"])
+
+    def owner(self):
+        return self.login(self.owner_email, self.owner_password)
+
+    def user_with_role(self, workspace_id: int, role: str, email: str | None = None):
+        """A new user with ``role`` in the workspace; a client signed in as them."""
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        password = "correct horse battery staple"
+        r = self.owner().post(
+            f"/api/v1/workspaces/{workspace_id}/members",
+            json={"email": email, "role": role, "password": password},
+        )
+        assert r.status_code == 201, r.text
+        return self.login(email, password)
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+def api_settings(tmp_path: Path, warehouse_url: str | None = None, **extra) -> Settings:
+    return Settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+        warehouse_url=warehouse_url or f"duckdb://{tmp_path / 'warehouse.duckdb'}",
+        cookie_secure=False,
+        **extra,
+    )
+
+
+@pytest.fixture
+def api(tmp_path):
+    """The API over DuckDB and SQLite in ``tmp_path``, served over real HTTP."""
+    server = ApiServer(api_settings(tmp_path))
+    yield server
+    server.close()

@@ -304,8 +304,12 @@ def demo(
     segments: Annotated[
         Path, typer.Option(help="Directory of example segment YAML files to apply.")
     ] = Path("examples/segments"),
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by serving the API on --port.")
+    ] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
 ) -> None:
-    """Generate the demo business into workspace 'demo', segment it and show the result."""
+    """Generate the demo business into workspace 'demo', segment it, then serve the API."""
     from strata.demo import fit_models, generate_and_load
     from strata.segments.engine import Segments, run_rfm
     from strata.stats import workspace_stats
@@ -340,12 +344,36 @@ def demo(
         out.print()
         segments_list(workspace=workspace, json_=False)
         out.print(
-            f"\nData lives in {strata.settings.home}. Next: "
+            f"\nData lives in {strata.settings.home}. Try: "
             f"[bold]strata segments explain Champions C0000001 -w {workspace}[/], "
             f"[bold]strata segments preview FILE -w {workspace}[/], "
             f"[bold]strata customers show C0000001 -w {workspace}[/], "
             f"[bold]strata lookalike Champions -w {workspace}[/]"
         )
+    if serve_api:
+        from strata.api.serve import run
+
+        out.print()
+        run(host="127.0.0.1", port=port, console=out)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL warehouse only).")
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the REST API (and live event ingest) until interrupted.
+
+    The first run creates the owner: $STRATA_OWNER_EMAIL with $STRATA_OWNER_PASSWORD,
+    or a generated password that is printed once.
+    """
+    from strata.api.serve import run
+
+    run(host=host, port=port, workers=workers, log_level=log_level, console=out)
 
 
 @app.command()

@@ -28,6 +28,12 @@ SETTINGS = {
     ),
     "STRATA_WORKSPACE": "workspace used when --workspace is not given",
     "STRATA_SPARK_LOCATION": "folder of a spark:// warehouse's Parquet files (unless ?location=)",
+    "STRATA_REDIS_URL": "Redis for the personalization cache and rate limits (default: in process)",
+    "STRATA_COOKIE_SECURE": "send the session cookie over HTTPS only (true; false for plain http)",
+    "STRATA_TIME_REFRESH_SECONDS": "how often time-based segment conditions are re-evaluated (300)",
+    "STRATA_OWNER_EMAIL": "e-mail of the owner created on first run (owner@strata.local)",
+    "STRATA_OWNER_PASSWORD": "password of the owner created on first run (default: generated)",
+    "STRATA_KEY_RATE_LIMIT": "requests per second allowed per API key (2000; bursts of twice that)",
 }
 
 
@@ -39,6 +45,13 @@ class Settings:
     workspace: str = "default"
     #: Folder of the Parquet files of a ``spark://`` warehouse; ``None``: ``home / "spark"``.
     spark_location: Path | None = None
+    #: Redis for the profile cache and rate limits; ``None``: kept in process.
+    redis_url: str | None = None
+    cookie_secure: bool = True
+    time_refresh_seconds: float = 300.0
+    owner_email: str = "owner@strata.local"
+    owner_password: str | None = None
+    key_rate_limit: float = 2000.0
 
     def __post_init__(self) -> None:
         if self.spark_location is None:
@@ -70,4 +83,34 @@ class Settings:
             warehouse_url=warehouse_url,
             workspace=workspace,
             spark_location=Path(spark_location).expanduser() if spark_location else None,
+            redis_url=env.get("STRATA_REDIS_URL") or None,
+            cookie_secure=_flag(env, "STRATA_COOKIE_SECURE", True),
+            time_refresh_seconds=_number(env, "STRATA_TIME_REFRESH_SECONDS", 300.0),
+            owner_email=env.get("STRATA_OWNER_EMAIL") or "owner@strata.local",
+            owner_password=env.get("STRATA_OWNER_PASSWORD") or None,
+            key_rate_limit=_number(env, "STRATA_KEY_RATE_LIMIT", 2000.0),
         )
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={value!r}: use true or false")
+
+
+def _number(env, name: str, default: float) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(f"{name}={value!r}: use a positive number")
+    return number

@@ -36,6 +36,17 @@ class Strata:
     def warehouse(self) -> Warehouse:
         return connect(self.settings.warehouse_url, spark_location=self.settings.spark_location)
 
+    @cached_property
+    def profile_cache(self):
+        """Cached personalization profiles (:mod:`strata.profiles`), in process or Redis."""
+        from strata.profiles import ProfileCache
+
+        return ProfileCache.from_settings(self.settings)
+
+    def members_changed(self, workspace_id: int, customer_ids=None) -> None:
+        """Memberships of ``customer_ids`` (None: anyone) changed: drop cached profiles."""
+        self.profile_cache.invalidate(workspace_id, customer_ids)
+
     def workspace(self, name: str | None = None, *, create: bool = False) -> Workspace:
         """The workspace called ``name`` (default: the configured one)."""
         name = (name or self.settings.workspace).strip()
@@ -59,6 +70,8 @@ class Strata:
             return list(s.scalars(sa.select(Workspace).order_by(Workspace.name)))
 
     def close(self) -> None:
+        if "profile_cache" in self.__dict__:
+            self.profile_cache.close()
         if "warehouse" in self.__dict__:
             self.warehouse.close()
         if "sessions" in self.__dict__:

@@ -32,3 +32,31 @@ class NotFound(StrataError, LookupError):
 
 class ImportRefused(InputError):
     """An import was refused as a whole; nothing was written."""
+
+
+class Unauthorized(StrataError):
+    """No valid credentials: sign in, or send the right key."""
+
+    exit_code = 4
+
+
+class Forbidden(StrataError, PermissionError):
+    """Signed in, but the role does not allow this."""
+
+    exit_code = 4
+
+
+class Conflict(StrataError):
+    """The request clashes with what is stored (a name taken, a job already running)."""
+
+
+class TooManyRequests(StrataError):
+    """Slow down: too many requests or failed sign-ins; ``retry_after`` says how long."""
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(InputError):
+    """A request body over its documented limit."""

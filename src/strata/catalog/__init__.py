@@ -1,6 +1,35 @@
-"""The catalog: workspaces, imports, segment definitions, fitted models, campaigns (SQLAlchemy)."""
+"""The catalog: workspaces, accounts, imports, segment definitions, fitted models, jobs."""
 
 from strata.catalog.db import open_catalog
-from strata.catalog.models import Campaign, ImportRun, Model, Segment, Setting, Workspace
+from strata.catalog.models import (
+    ApiKey,
+    AuthSession,
+    Campaign,
+    ImportRun,
+    IngestBatch,
+    Job,
+    LoginFailure,
+    Member,
+    Model,
+    Segment,
+    Setting,
+    User,
+    Workspace,
+)
 
-__all__ = ["Campaign", "ImportRun", "Model", "Segment", "Setting", "Workspace", "open_catalog"]
+__all__ = [
+    "ApiKey",
+    "AuthSession",
+    "Campaign",
+    "ImportRun",
+    "IngestBatch",
+    "Job",
+    "LoginFailure",
+    "Member",
+    "Model",
+    "Segment",
+    "Setting",
+    "User",
+    "Workspace",
+    "open_catalog",
+]

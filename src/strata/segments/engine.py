@@ -302,6 +302,7 @@ class Segments:
                 f"segment {name!r} is used by {', '.join(map(repr, users))}: change those first"
             )
         self.wh.delete_members(self.ws.id, seg.id)
+        self.app.members_changed(self.ws.id)
         with self.app.session() as s:
             s.delete(s.get(Segment, seg.id))
             s.commit()
@@ -359,6 +360,8 @@ class Segments:
             ids = sorted(set(ids) | set(current.to_pyarrow().to_pylist()))
         change = self.wh.apply_members(self.ws.id, seg.id, _id_table(ids), ref.instant)
         self._record(seg.id, change.members, ref)
+        if change.joined or change.left:
+            self.app.members_changed(self.ws.id)
         self.refresh(self.dependents(name))
         unmatched = [v for v in cleaned if v not in matched]
         return (
@@ -526,6 +529,9 @@ class Segments:
         """Store one evaluation's members and counts; say what changed."""
         change = self.wh.apply_members(self.ws.id, seg.id, members, ref.instant, within=within)
         self._record(seg.id, change.members, ref, pin=pin)
+        if change.joined or change.left:
+            ids = None if within is None else within.column("customer_id").to_pylist()
+            self.app.members_changed(self.ws.id, ids)
         return Refreshed(
             seg.name,
             seg.kind,

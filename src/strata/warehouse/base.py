@@ -124,6 +124,18 @@ class Warehouse:
     def _lock_for_load(self, ws: str) -> None:
         """Keep other writers out of ``ws`` until the transaction ends (ids are max + n)."""
 
+    #: Whether :meth:`sibling` gives a connection of its own that another thread may use
+    #: while this one works (false: callers must take turns).
+    concurrent: bool = True
+
+    def sibling(self) -> Warehouse:
+        """The same warehouse on a connection of its own, for another thread.
+
+        Readers on siblings see committed data while a load runs; writers must still
+        take turns (a load numbers new rows from the current maximum).
+        """
+        return self
+
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -184,6 +196,16 @@ class Warehouse:
     def _workspace_committed(self, ws: str) -> None:
         if self._remember_workspaces:
             self.__dict__.setdefault("_ready", set()).add(ws)
+
+    def drop_workspace(self, workspace_id: int) -> None:
+        """Delete everything a workspace holds (its schema and all its tables)."""
+        ws = self.schema_name(workspace_id)
+        drop = sge.Drop(
+            this=sg.to_identifier(ws, quoted=True), kind="SCHEMA", exists=True, cascade=True
+        )
+        with self._transaction():
+            self._execute(drop.sql(dialect=self.dialect))
+        self.__dict__.get("_ready", set()).discard(ws)
 
     def table(self, workspace_id: int, name: str) -> ibis.Table:
         """An Ibis table of one workspace, for reading.

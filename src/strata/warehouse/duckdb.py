@@ -40,6 +40,16 @@ class DuckDBWarehouse(Warehouse):
         self._staged: list[str] = []
         self._temp_tables: list[str] = []
 
+    def sibling(self) -> DuckDBWarehouse:
+        # A cursor is a connection of its own to the same database in this process.
+        other = object.__new__(DuckDBWarehouse)
+        other.url = self.url
+        other._con = self._con.cursor()
+        other._con.execute("SET enable_progress_bar = false")
+        other._ibis = ibis.duckdb.from_connection(other._con)
+        other._staged, other._temp_tables = [], []
+        return other
+
     @property
     def ibis(self) -> ibis.BaseBackend:
         return self._ibis

@@ -24,7 +24,7 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
 
     def __init__(self, url: str, dsn: str):
-        self.url = url
+        self.url, self._dsn = url, dsn
         try:
             self._con = psycopg.connect(dsn, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -37,6 +37,9 @@ class PostgresWarehouse(Warehouse):
         # touch a load transaction.
         self._read_con = psycopg.connect(dsn, autocommit=True)
         self._ibis = ibis.postgres.from_connection(self._read_con)
+
+    def sibling(self) -> PostgresWarehouse:
+        return PostgresWarehouse(self.url, self._dsn)
 
     @property
     def ibis(self) -> ibis.BaseBackend:

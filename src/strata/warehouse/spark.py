@@ -258,6 +258,9 @@ class SparkWarehouse(Warehouse):
     type_mapper = PySparkType
     dialect = "pyspark"
 
+    #: One Spark session serves the process; callers take turns on it.
+    concurrent = False
+
     def __init__(self, url: str, master: str, location: Path):
         self.url = url
         self.location = Path(location).expanduser().absolute()
@@ -283,6 +286,9 @@ class SparkWarehouse(Warehouse):
     @property
     def ibis(self) -> ibis.BaseBackend:
         return self._ibis
+
+    def drop_workspace(self, workspace_id: int) -> None:
+        shutil.rmtree(self.location / self.schema_name(workspace_id), ignore_errors=True)
 
     def close(self) -> None:
         """Forget this warehouse's views; the Spark session serves the whole process."""

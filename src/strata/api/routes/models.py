@@ -1,0 +1,9 @@
+"""Models: routes under /api/v1/workspaces/{workspace_id}/…"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from strata.api.schemas import ERRORS
+
+router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["models"], responses=ERRORS)
