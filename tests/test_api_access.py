@@ -1,0 +1,109 @@
+"""The two access matrices, over every route of the app, through real HTTP.
+
+* every role x every workspace route -> allowed, or 403 exactly when ``ACTIONS`` (and so
+  docs/api.md) says the role may not do the route's action;
+* every route that takes an id x an id from another workspace -> 404, never its data.
+
+Routes are read from the app itself, so a new route is covered the day it is added
+(and fails here if it forgets to declare its action).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from strata.accounts import ACTIONS, ROLES, can
+from tests.conftest import ApiServer, api_settings
+
+WS_PREFIX = "/api/v1/workspaces/{workspace_id}"
+#: Routes a role check must not run for real (it would end the test's own workspace).
+DESTRUCTIVE = {("DELETE", WS_PREFIX)}
+
+
+def route_action(route: APIRoute) -> str | None:
+    """The action a route declares through ``require(...)``, wherever it sits."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        action = getattr(dep.call, "action", None)
+        if action is not None:
+            return action
+        stack.extend(dep.dependencies)
+    return None
+
+
+def workspace_routes(app) -> list[tuple[str, str, APIRoute]]:
+    out = []
+    for context in iter_route_contexts(app.routes):  # routers are included lazily
+        route, path = context.original_route, context.path
+        if isinstance(route, APIRoute) and path and path.startswith(WS_PREFIX):
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                out.append((method, path, route))
+    return out
+
+
+def fill(path: str, route: APIRoute, workspace_id: int, ids: dict[str, str] | None = None) -> str:
+    kinds = {p.name: p.field_info.annotation for p in route.dependant.path_params}
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name == "workspace_id":
+            return str(workspace_id)
+        if ids is not None:
+            return ids[name]
+        return "999999" if kinds.get(name) is int else "no-such-thing"
+
+    return re.sub(r"{(\w+)(?::path)?}", value, path)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = ApiServer(api_settings(tmp_path_factory.mktemp("access")))
+    yield server
+    server.close()
+
+
+def test_every_workspace_route_declares_a_documented_action(server):
+    routes = workspace_routes(server.app)
+    assert len(routes) > 20
+    missing = [f"{m} {p}" for m, p, r in routes if route_action(r) is None]
+    assert missing == [], "routes without require(action)"
+    unknown = {route_action(r) for _, _, r in routes} - set(ACTIONS)
+    assert unknown == set()
+
+
+def test_every_role_gets_exactly_what_the_role_table_allows(server):
+    owner = server.owner()
+    ws = owner.post("/api/v1/workspaces", json={"name": "matrix"}).json()["id"]
+    clients = {role: server.user_with_role(ws, role) for role in ROLES if role != "owner"}
+    clients["owner"] = owner
+    wrong = []
+    for method, path, route in workspace_routes(server.app):
+        action = route_action(route)
+        url = fill(path, route, ws)
+        for role, client in clients.items():
+            allowed = can(role, action)
+            if allowed and (method, path) in DESTRUCTIVE:
+                continue
+            r = client.request(method, url, json={} if method in {"POST", "PUT", "PATCH"} else None)
+            ok = r.status_code != 403 if allowed else r.status_code == 403
+            if not ok or r.status_code >= 500 or r.status_code == 401:
+                wrong.append(f"{role} {method} {url} ({action}): {r.status_code} {r.text[:120]}")
+    assert wrong == []
+
+
+def test_a_workspace_you_are_not_in_answers_404_on_every_route(server):
+    owner = server.owner()
+    theirs = owner.post("/api/v1/workspaces", json={"name": "theirs"}).json()["id"]
+    mine = owner.post("/api/v1/workspaces", json={"name": "mine"}).json()["id"]
+    me = server.user_with_role(mine, "admin")
+    wrong = []
+    for method, path, route in workspace_routes(server.app):
+        url = fill(path, route, theirs)
+        r = me.request(method, url, json={} if method in {"POST", "PUT", "PATCH"} else None)
+        if r.status_code != 404 or "theirs" in r.text:
+            wrong.append(f"{method} {url}: {r.status_code} {r.text[:120]}")
+    assert wrong == []
