@@ -53,3 +53,16 @@ def test_every_import_report_key_is_documented():
         "net_revenue",
     ):
         assert f"`{key}`" in doc, key
+
+
+def test_docs_api_lists_every_route_and_the_role_table_as_the_code_has_them():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_api_doc import MARKER, render
+
+    doc = (ROOT / "docs" / "api.md").read_text()
+    assert MARKER in doc
+    assert doc.split(MARKER)[1] == render().split(MARKER)[1], (
+        "docs/api.md is out of date: run .venv/bin/python scripts/make_api_doc.py"
+    )
