@@ -16,9 +16,15 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from strata.accounts import ACTIONS, ROLES, can
+from strata.demo import generate_and_load
 from tests.conftest import ApiServer, api_settings
 
 WS_PREFIX = "/api/v1/workspaces/{workspace_id}"
+#: Valid bodies for changes addressed by id, so that only the id can be what is wrong.
+VALID_BODIES = {
+    ("PATCH", WS_PREFIX + "/members/{member_id}"): {"role": "viewer"},
+    ("PATCH", WS_PREFIX + "/segments/{segment_id}"): {"description": "changed"},
+}
 #: Routes a role check must not run for real (it would end the test's own workspace).
 DESTRUCTIVE = {("DELETE", WS_PREFIX)}
 
@@ -107,3 +113,79 @@ def test_a_workspace_you_are_not_in_answers_404_on_every_route(server):
         if r.status_code != 404 or "theirs" in r.text:
             wrong.append(f"{method} {url}: {r.status_code} {r.text[:120]}")
     assert wrong == []
+
+
+def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(server):
+    """A member of workspace A sends, through A's routes, the ids of B's objects."""
+    import pyarrow as pa
+
+    from strata.ingest.pipeline import load_batch
+    from strata.models.cluster import run_clustering
+    from strata.models.store import ModelStore
+    from strata.segments.engine import Segments
+    from strata.warehouse import Batch
+
+    app = server.service.app
+    root = server.owner()
+    a = root.post("/api/v1/workspaces", json={"name": "ids-a"}).json()["id"]
+    b = root.post("/api/v1/workspaces", json={"name": "ids-b"}).json()["id"]
+    me = server.user_with_role(a, "owner")
+    # A holds customers of its own; B holds the generated shop and one of everything.
+    load_batch(
+        app,
+        Batch(customers=pa.table({"external_id": ["A-1", "A-2"], "email": ["a1@a.io", None]})),
+        {},
+        workspace="ids-a",
+        source="test",
+        preset="test",
+        target="customers",
+    )
+    report = generate_and_load(app, customers=150, workspace="ids-b")
+    b_ws = app.workspace("ids-b")
+    Segments(app, b_ws).save_static("Secret B list", ["C0000001", "C0000002"])
+    segment_id = Segments(app, b_ws).get("Secret B list").id
+    run_clustering(app, "ids-b", k=3)
+    model_id = ModelStore(app, b_ws).list()[0].id
+    job = server.service.jobs.submit(b, "test", {}, lambda progress: {"done": True})
+    member = root.post(
+        f"/api/v1/workspaces/{b}/members",
+        json={"email": "b-member@example.com", "role": "viewer", "password": "long password b"},
+    ).json()
+    key = root.post(f"/api/v1/workspaces/{b}/keys", json={"name": "b", "kind": "read"}).json()
+    upload = root.post(
+        f"/api/v1/workspaces/{b}/imports",
+        files={"file": ("b.csv", b"customer_id,email\nB-9,b9@b.io\n", "text/csv")},
+    )
+    assert upload.status_code == 201, upload.text
+    secret_email = app.warehouse.table(b_ws.id, "customers").email.max().to_pyarrow().as_py()
+    ids = {
+        "segment_id": str(segment_id),
+        "model_id": str(model_id),
+        "import_id": str(report["import_id"]),
+        "upload_id": str(upload.json()["id"]),
+        "job_id": str(job.id),
+        "member_id": str(member["id"]),
+        "key_id": str(key["id"]),
+        "external_id": "C0000001",
+        "customer": "C0000001",
+        "name": "Secret B tiers",
+    }
+    checked, wrong = 0, []
+    for method, path, route in workspace_routes(server.app):
+        params = set(re.findall(r"{(\w+)", path)) - {"workspace_id"}
+        if not params or (method == "PUT" and params == {"name"}):
+            continue  # PUT by name creates in your own workspace: not an id of B's
+        assert params <= set(ids), f"{path}: add an id of workspace B for {params - set(ids)}"
+        url = fill(path, route, a, ids)
+        body = VALID_BODIES.get((method, path), {} if method in {"POST", "PUT", "PATCH"} else None)
+        r = me.request(method, url, json=body)
+        checked += 1
+        leaked = [s for s in ("Secret B list", secret_email, "b-member@example.com") if s in r.text]
+        if r.status_code != 404 or leaked:
+            wrong.append(f"{method} {url}: {r.status_code} {leaked} {r.text[:120]}")
+    assert wrong == []
+    assert checked >= 15
+    # Nothing of B's was changed or deleted through A's routes.
+    assert Segments(app, b_ws).get("Secret B list").customer_count == 2
+    assert root.get(f"/api/v1/workspaces/{b}/keys").json()["items"][0]["revoked_at"] is None
+    assert root.get(f"/api/v1/workspaces/{b}/members").json()["total"] == 2
