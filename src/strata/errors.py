@@ -30,6 +30,10 @@ class NotFound(StrataError, LookupError):
     exit_code = 3
 
 
+class BadRequest(InputError):
+    """A request the API cannot read at all (malformed JSON, an invalid call): HTTP 400."""
+
+
 class ImportRefused(InputError):
     """An import was refused as a whole; nothing was written."""
 

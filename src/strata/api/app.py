@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.include_router(module.router, prefix=API_PREFIX)
     for module in UNVERSIONED:
         app.include_router(module.router)
+    app.include_router(ingest.admin_router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/health", tags=["service"])
     def health() -> dict[str, str]:

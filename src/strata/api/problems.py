@@ -23,6 +23,7 @@ PROBLEM = "application/problem+json"
 
 #: Library error -> HTTP status; the most specific class wins.
 STATUS: list[tuple[type[E.StrataError], int]] = [
+    (E.BadRequest, 400),
     (E.Unauthorized, 401),
     (E.Forbidden, 403),
     (E.NotFound, 404),

@@ -418,11 +418,14 @@ class Segments:
         event_types: Iterable[str] | None = None,
         attributes: Iterable[str] | None = None,
         new_customers: bool = True,
+        defer_global: bool = False,
     ) -> list[Refreshed]:
         """Re-evaluate only ``customer_ids``, only in segments their change can move.
 
         ``event_types`` and ``attributes`` say what changed (``None``: anything).
-        Segments ranking customers against each other (RFM) are refreshed in full.
+        Segments ranking customers against each other (RFM) are refreshed in full, or,
+        with ``defer_global``, left alone for a later scheduled refresh (live ingest: a
+        full ranking on every micro-batch would cost more than the batch).
         """
         segments = [s for s in self.list() if s.kind in RULE_KINDS]
         refs = self.refs(self.list())
@@ -434,6 +437,8 @@ class Segments:
         partial, full = [], []
         for seg in segments:
             deps = dependencies(N.parse_rule(seg.definition), refs)
+            if deps.is_global and defer_global:
+                continue
             if deps.is_global and (events is None or deps.events_match(events)):
                 full.append(seg.name)  # new orders move everyone's ranks
             elif new_customers or deps.touched_by(events, attrs):
