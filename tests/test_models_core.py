@@ -89,7 +89,7 @@ def _score(app: Strata, ws_id: int, ids: dict[str, int], version: str = "churn@1
         }
     )
     return write_predictions(
-        app.warehouse, ws_id, "churn_risk", rows, model_version=version, predicted_at=REF.instant
+        app, ws_id, "churn_risk", rows, model_version=version, predicted_at=REF.instant
     )
 
 
@@ -129,9 +129,7 @@ def test_prediction_conditions_compare_and_rank_with_ids_breaking_ties(app):
 def test_customers_without_a_score_match_only_missing(app):
     ws_id, ids = _shop(app)
     partial = pa.table({"customer_id": pa.array([ids["c01"]], pa.int64()), "value": [0.4]})
-    write_predictions(
-        app.warehouse, ws_id, "clv", partial, model_version="clv@1", predicted_at=REF.instant
-    )
+    write_predictions(app, ws_id, "clv", partial, model_version="clv@1", predicted_at=REF.instant)
     segs = Segments(app, "shop")
     assert _members(segs, {"type": "prediction", "prediction": "clv", "op": "lt", "value": 1}) == {
         "c01"
@@ -190,7 +188,7 @@ def test_writing_a_prediction_type_replaces_it_and_keeps_the_others(app):
     ws_id, ids = _shop(app)
     _score(app, ws_id, ids, version="churn@1")
     clv = pa.table({"customer_id": pa.array([ids["c01"]], pa.int64()), "value": [120.0]})
-    write_predictions(app.warehouse, ws_id, "clv", clv, model_version="clv@1",
+    write_predictions(app, ws_id, "clv", clv, model_version="clv@1",
                       predicted_at=REF.instant)  # fmt: skip
     assert _score(app, ws_id, ids, version="churn@2") == 10
     stored = app.warehouse.table(ws_id, "predictions").to_pyarrow().to_pylist()
@@ -375,7 +373,7 @@ def test_segments_reading_a_prediction_follow_new_scores(duck_app):
     # c10 becomes the riskiest.
     rows = pa.table({"customer_id": pa.array([ids["c10"], ids["c01"]], pa.int64()),
                      "value": [0.99, 0.0]})  # fmt: skip
-    write_predictions(duck_app.warehouse, ws_id, "churn_risk", rows, model_version="churn@2",
+    write_predictions(duck_app, ws_id, "churn_risk", rows, model_version="churn@2",
                       predicted_at=REF.instant)  # fmt: skip
     refreshed = segs.after_predictions({"churn_risk"})
     assert sorted(r.segment for r in refreshed) == ["Riskiest", "Through it"]

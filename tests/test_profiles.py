@@ -78,7 +78,7 @@ def open_shop(server: ApiServer) -> Shop:
             }
         )
         write_predictions(
-            app.warehouse,
+            app,
             ws,
             "churn",
             scores,
@@ -237,6 +237,40 @@ def test_a_static_segment_shows_at_once(shop):
     assert r.headers["x-strata-cache"] == "miss"
     names = {s["name"] for s in r.json()["segments"]}
     assert names == {s["name"] for s in first.json()["segments"]} | {"VIP list"}
+
+
+def test_new_predictions_show_at_once(shop):
+    external_id = sorted(shop.ids)[11]
+    shop.get(external_id)
+    assert shop.get(external_id).headers["x-strata-cache"] == "hit"
+    with shop.server.service.writing() as app:
+        scores = pa.table(
+            {"customer_id": pa.array([shop.ids[external_id]], pa.int64()), "value": [0.77]}
+        )
+        write_predictions(
+            app, shop.ws, "propensity", scores, model_version="p@1", predicted_at=dt.datetime.now()
+        )
+    r = shop.get(external_id)
+    assert r.headers["x-strata-cache"] == "miss"
+    assert r.json()["predictions"]["propensity"]["value"] == 0.77
+
+
+def test_a_trait_sent_live_shows_once_loaded(shop):
+    import time
+
+    external_id = sorted(shop.ids)[13]
+    assert shop.get(external_id, traits="plan").status_code == 200  # now cached
+    auth = base64.b64encode(f"{shop.write_key}:".encode()).decode()
+    sent = shop.server.client().post(
+        "/v1/identify",
+        json={"userId": external_id, "traits": {"plan": "enterprise-live"}},
+        headers={"Authorization": f"Basic {auth}"},
+    )
+    assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + 20
+    while shop.get(external_id, traits="plan").json()["traits"].get("plan") != "enterprise-live":
+        assert time.monotonic() < deadline, "the cached profile kept the old trait"
+        time.sleep(0.1)
 
 
 def test_an_incremental_refresh_drops_exactly_the_customers_it_changed(shop):

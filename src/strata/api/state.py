@@ -18,6 +18,7 @@ from strata.context import Strata
 from strata.errors import Unauthorized
 from strata.ingest.live import LiveIngest
 from strata.jobs import JobRunner
+from strata.ratelimit import RateLimiter
 
 
 class Service:
@@ -29,6 +30,8 @@ class Service:
         #: Held by anything that writes to the warehouse: loads, refreshes, model fits.
         self.write_lock = threading.RLock()
         self.ingest = LiveIngest(self.app, write_lock=self.write_lock)
+        #: Requests per second per API key (in process, or shared through Redis).
+        self.rate_limiter = RateLimiter.from_settings(self.settings)
         self._local = threading.local()
         self._siblings: list[Strata] = []
         self._hooks_started: list = []
@@ -66,6 +69,11 @@ class Service:
         if now - self._keys_flushed > self.KEY_TTL:
             self.flush_key_use()
         return principal
+
+    def known_key(self, secret: str) -> bool:
+        """Whether :meth:`api_key` answers ``secret`` from memory (no catalog query)."""
+        hit = self._keys.get(digest(secret))
+        return hit is not None and time.monotonic() - hit[1] <= self.KEY_TTL
 
     def flush_key_use(self) -> None:
         used, self._keys_used = self._keys_used, {}
@@ -121,6 +129,7 @@ class Service:
         for hook in reversed(self._hooks_stopped):
             hook()
         self.flush_key_use()
+        self.rate_limiter.close()
         self.ingest.stop()
         self.jobs.stop()
         for app in self._siblings:

@@ -1152,6 +1152,8 @@ class LiveIngest:
         segs = Segments(app, ws)
         segments = [seg for seg in segs.list() if seg.kind in RULE_KINDS and seg.definition]
         ids = sorted({i for e in due for i in e.customer_ids})
+        if ids:
+            app.members_changed(ws_id, ids)  # their traits, so their cached profiles, changed
         if not segments or not ids:
             return
         events = set().union(*(e.event_types for e in due))

@@ -981,7 +981,7 @@ def _finish(
         }
     )
     write_predictions(
-        app.warehouse,
+        app,
         segs.ws.id,
         prediction,
         rows,

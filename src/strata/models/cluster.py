@@ -794,7 +794,7 @@ def score_customers(app: Strata, segs: Any, fitted: FittedModel, ref: ReferenceT
         }
     )
     return write_predictions(
-        app.warehouse,
+        app,
         segs.ws.id,
         f"cluster:{fitted.name}",
         rows,

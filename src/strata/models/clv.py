@@ -619,7 +619,7 @@ def run_clv(
                 }
             )
             write_predictions(
-                app.warehouse,
+                app,
                 ws.id,
                 kind,
                 rows,

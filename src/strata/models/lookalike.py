@@ -365,7 +365,7 @@ def find_lookalikes(
         kind="lookalike", name=name, params=params, state=state, metrics=metrics, as_of=ref.instant
     )
     write_predictions(
-        app.warehouse,
+        app,
         segs.ws.id,
         name,
         pa.table(

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from strata.context import Strata
-    from strata.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ class ModelStore:
 
 
 def write_predictions(
-    warehouse: Warehouse,
+    app: Strata,
     workspace_id: int,
     prediction_type: str,
     rows: pa.Table | pd.DataFrame,
@@ -155,14 +154,17 @@ def write_predictions(
     """Replace the stored predictions of ``prediction_type`` with ``rows``; returns the count.
 
     ``rows`` has ``customer_id`` and ``value``, optionally ``confidence`` and
-    ``details`` (JSON text saying why).
+    ``details`` (JSON text saying why). Cached personalization profiles of the
+    workspace are dropped, since they carry the predictions.
     """
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
     n = table.num_rows
     table = table.append_column("model_version", pa.array([model_version] * n, pa.string()))
     stamp = predicted_at.replace(tzinfo=None)
     table = table.append_column("predicted_at", pa.array([stamp] * n, pa.timestamp("us")))
-    return warehouse.replace_predictions(workspace_id, prediction_type, table)
+    written = app.warehouse.replace_predictions(workspace_id, prediction_type, table)
+    app.members_changed(workspace_id)
+    return written
 
 
 def jsonable(value: Any) -> Any:

@@ -475,6 +475,7 @@ class Segments:
     def after_import(self, import_id: int, started_at: dt.datetime) -> list[Refreshed]:
         """Bring segments up to date with what one import changed."""
         if not any(s.kind in RULE_KINDS for s in self.list()):
+            self.app.members_changed(self.ws.id)  # no segments, but traits may have changed
             return []
         events = self.wh.table(self.ws.id, "events")
         customers = self.wh.table(self.ws.id, "customers")
@@ -489,8 +490,10 @@ class Segments:
         if count == 0:
             return []
         if count > INCREMENTAL_LIMIT:
+            self.app.members_changed(self.ws.id)  # traits changed too: drop cached profiles
             return self.refresh()
         ids = touched.to_pyarrow().column("customer_id").to_pylist()
+        self.app.members_changed(self.ws.id, ids)
         types = new_events.select("event_type").distinct().to_pyarrow()
         changed = customers.filter(
             customers.updated_at >= ibis.literal(started_at, type="timestamp")

@@ -15,7 +15,6 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -25,7 +24,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBasic, HTTPBearer
 from pydantic import Field
 
-from strata.accounts import KeyPrincipal, digest
+from strata.accounts import KeyPrincipal
 from strata.api.schemas import Problem, Schema
 from strata.api.state import Service
 from strata.errors import NotFound, Unauthorized
@@ -40,8 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     svc: Service = app.state.service
     await svc.app.profile_cache.aclose()
-    if (found := svc.__dict__.get("rate_limiter")) is not None:
-        await found.aclose()
+    await svc.rate_limiter.aclose()
 
 
 router = APIRouter(tags=["personalization"], lifespan=_lifespan)
@@ -108,7 +106,8 @@ async def profile_segments(
     Authenticate with a workspace **read** key: `Authorization: Bearer <key>`, or HTTP
     basic with the key as user name. Each key may send `STRATA_KEY_RATE_LIMIT`
     requests a second (bursts of twice that); past it the answer is 429 with
-    `Retry-After`. Answers come from a cache that segment refreshes keep exact.
+    `Retry-After`. Answers come from a cache that drops a customer's profile as soon as
+    their memberships, traits or predictions change.
     """
     svc: Service = request.app.state.service
     key = await _read_key(svc, request)
@@ -215,8 +214,7 @@ async def _read_key(svc: Service, request: Request) -> KeyPrincipal:
         )
     # A key looked up recently is checked in memory; otherwise the catalog is asked, in
     # a thread, so unknown keys cannot stall the event loop.
-    seen = svc._keys.get(digest(secret))
-    if seen is not None and time.monotonic() - seen[1] <= svc.KEY_TTL:
+    if svc.known_key(secret):
         return svc.api_key(secret, "read")
     return await anyio.to_thread.run_sync(svc.api_key, secret, "read")
 
@@ -236,9 +234,5 @@ def _secret(header: str) -> str | None:
 
 
 def limiter(svc: Service) -> RateLimiter:
-    """The server's per-key rate limiter, made on first use and closed with the server."""
-    found = svc.__dict__.get("rate_limiter")
-    if found is None:
-        found = svc.__dict__["rate_limiter"] = RateLimiter.from_settings(svc.settings)
-        svc.on_stop(found.close)
-    return found
+    """The server's per-key rate limiter."""
+    return svc.rate_limiter

@@ -174,6 +174,7 @@ def delete_workspace(
     """
     with svc.writing() as app:
         app.warehouse.drop_workspace(access.workspace.id)
+        app.members_changed(access.workspace.id)
         with app.session() as s:
             s.delete(s.get(Workspace, access.workspace.id))
             s.commit()
