@@ -459,6 +459,20 @@ def test_update_customers_gives_the_memberships_of_a_full_refresh(segs):
     assert _all_current(segs) == incremental
 
 
+def test_a_long_list_of_customers_gives_the_memberships_of_a_full_refresh(segs):
+    """Past ``ID_SET_STAGED`` ids DuckDB stages them as a table; the answer is the same."""
+    from strata.warehouse.duckdb import ID_SET_STAGED
+
+    _incremental_setup(segs)
+    many = [6, 15, 19, *range(1000, 1000 + ID_SET_STAGED)]  # most of them unknown
+    segs.update_customers(many, event_types=["order", "page_view"])
+    incremental = _all_current(segs)
+    assert incremental["Buyers"] == {1, 2, 3, 4, 6, 10, 11, 17, 18}
+    assert incremental["Browsers"] == {1, 6, 13, 15, 19}
+    segs.refresh()
+    assert _all_current(segs) == incremental
+
+
 def test_update_customers_with_attribute_changes_touches_attribute_segments(segs):
     _incremental_setup(segs)
     results = segs.update_customers(

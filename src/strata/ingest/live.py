@@ -58,8 +58,8 @@ harmless): recovery is simply loading what the queue still holds, first.
 * Segments ranking everyone against everyone (RFM and what names them) are not
   refreshed per micro-batch; the time-based schedule does them.
 * Events count in a segment from the first evaluation whose reference instant is past
-  their timestamp (:class:`ReferenceTime` has whole seconds), so the loader updates a
-  customer's memberships once the second of their latest event is over.
+  their timestamp, so the loader updates a customer's memberships once "now" has passed
+  their latest event (at once, unless the event says it happens a moment later).
 * **Failures** never stop the thread: the error is logged, the rows are kept, and the
   workspace is retried after a back-off, one row at a time. A row that fails alone
   :data:`MAX_FAILURES` times while the warehouse itself works (an empty load succeeds)
@@ -856,12 +856,12 @@ class LiveIngest:
         return max(float(seconds), 0.05)
 
     def _sleep(self, next_refresh: float) -> float:
-        """How long to wait for new rows: until a waiting batch's second is over, a
+        """How long to wait for new rows: until a waiting batch's latest event is past, a
         retry is due or the next time-based refresh."""
         now = time.monotonic()
         wait = next_refresh - now
         if self._pending:
-            wait = min(wait, 1.0 - (time.time() % 1.0) + 0.002)
+            wait = min(wait, 0.005)
         if self._retry_at:
             wait = min(wait, min(self._retry_at.values()) - now)
         return max(min(wait, 1.0), 0.0)
@@ -1103,7 +1103,7 @@ class LiveIngest:
 
     # -- memberships ----------------------------------------------------------------------
     def _update_memberships(self) -> bool:
-        """Update the memberships of loaded customers whose latest event's second is over."""
+        """Update the memberships of loaded customers whose latest event is past."""
         if not self._pending:
             return False
         now = ReferenceTime.now().instant

@@ -404,7 +404,10 @@ class Compiler:
     def _restrict(self, t: ibis.Table) -> ibis.Table:
         """``t`` (with ``customer_id``) cut to the customers being evaluated."""
         if self.ctx.customer_ids is not None:
-            t = t.filter(t.customer_id.isin(list(self.ctx.customer_ids)))
+            ids = self.__dict__.get("_id_set")
+            if ids is None:  # staged once per compiler, however many tables it restricts
+                ids = self.__dict__["_id_set"] = self.ctx.warehouse.id_set(self.ctx.customer_ids)
+            t = t.filter(t.customer_id.isin(ids))
         if self.ctx.sample is not None:
             salt, keep = self.ctx.sample
             t = t.filter(bucket(t.customer_id, salt) < keep)

@@ -14,6 +14,7 @@ customer's history can be read back for all of them alike.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,24 @@ from strata.segments.tiers import parse_config as parse_tiers
 INCREMENTAL_LIMIT = 5_000
 #: Traits whose value for one customer depends on every other customer's.
 GLOBAL_TRAITS = {"rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"}
+
+
+def _at_one_instant(method):
+    """Segments a call evaluates "now" share one instant: a rule naming another then reads
+    the members just stored instead of compiling it again, and every segment's history
+    moves by the same step (now has microseconds, so two calls rarely share one)."""
+
+    @functools.wraps(method)
+    def at_one_instant(self, *args, **kwargs):
+        if self._now is not None:  # called from within such a call
+            return method(self, *args, **kwargs)
+        self._now = ReferenceTime.now()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._now = None
+
+    return at_one_instant
 
 
 @dataclass
@@ -97,6 +116,8 @@ class Segments:
         self.app = app
         self.ws = workspace if isinstance(workspace, Workspace) else app.workspace(workspace)
         self.wh = app.warehouse
+        #: The instant "now" means during one refresh (see :func:`_at_one_instant`).
+        self._now: ReferenceTime | None = None
 
     # -- catalog --------------------------------------------------------------------------
     def list(self) -> list[Segment]:
@@ -378,6 +399,7 @@ class Segments:
         )
 
     # -- refreshing -----------------------------------------------------------------------
+    @_at_one_instant
     def refresh(
         self,
         names: Sequence[str] | None = None,
@@ -411,6 +433,7 @@ class Segments:
             results.append(result)
         return results
 
+    @_at_one_instant
     def update_customers(
         self,
         customer_ids: Sequence[int],
@@ -612,7 +635,8 @@ class Segments:
         return results
 
     def _reference(self, seg: Segment, as_of: ReferenceTime | None) -> ReferenceTime:
-        ref = as_of or (ReferenceTime.of(seg.as_of) if seg.as_of else ReferenceTime.now())
+        now = self._now or ReferenceTime.now()
+        ref = as_of or (ReferenceTime.of(seg.as_of) if seg.as_of else now)
         if seg.evaluated_as_of and ref.instant < seg.evaluated_as_of:
             raise InputError(
                 f"segment {seg.name!r} was last evaluated as of "

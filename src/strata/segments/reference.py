@@ -30,7 +30,9 @@ class ReferenceTime:
 
     @classmethod
     def now(cls) -> ReferenceTime:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        # Microseconds kept: an event received a moment ago counts at once (live ingest
+        # updates memberships within a second, not after the second is over).
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return cls(instant=now, day=now.date(), fixed=False)
 
     @classmethod
@@ -71,4 +73,6 @@ class ReferenceTime:
         end_of_day = self.instant == dt.datetime.combine(
             self.day + dt.timedelta(days=1), dt.time(0)
         )
-        return self.day.isoformat() if end_of_day else self.instant.isoformat(sep=" ")
+        if end_of_day:
+            return self.day.isoformat()
+        return self.instant.isoformat(sep=" ", timespec="seconds" if not self.fixed else "auto")

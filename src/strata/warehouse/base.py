@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ibis
@@ -196,6 +196,16 @@ class Warehouse:
     def _workspace_committed(self, ws: str) -> None:
         if self._remember_workspaces:
             self.__dict__.setdefault("_ready", set()).add(ws)
+
+    def id_set(self, customer_ids: Sequence[int]) -> ibis.Column | list[int]:
+        """What ``column.isin(...)`` takes to select ``customer_ids``.
+
+        Ibis and sqlglot spend time on every node of an expression, and a list of literals
+        is a node per id repeated wherever the rule restricts a table: 8,000 ids made one
+        incremental refresh take seconds of compiling. Backends that can stage the ids
+        as a table of their own return a column of it instead (a semi-join).
+        """
+        return list(customer_ids)
 
     def drop_workspace(self, workspace_id: int) -> None:
         """Delete everything a workspace holds (its schema and all its tables)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,11 @@ from ibis.backends.sql.datatypes import DuckDBType
 
 from strata.errors import ConfigError
 from strata.warehouse.base import Warehouse
+
+#: From this many ids on, :meth:`DuckDBWarehouse.id_set` stages them as a table.
+ID_SET_STAGED = 64
+#: Staged id sets kept registered per connection (a refresh reuses one for every segment).
+ID_SETS_KEPT = 4
 
 
 class DuckDBWarehouse(Warehouse):
@@ -39,6 +45,22 @@ class DuckDBWarehouse(Warehouse):
         self._ibis = ibis.duckdb.from_connection(self._con)
         self._staged: list[str] = []
         self._temp_tables: list[str] = []
+        self._id_sets: dict[tuple[int, ...], str] = {}
+
+    def id_set(self, customer_ids: Sequence[int]) -> ibis.Column | list[int]:
+        if len(customer_ids) < ID_SET_STAGED:
+            return list(customer_ids)
+        key = tuple(sorted({int(i) for i in customer_ids}))
+        name = self._id_sets.pop(key, None)
+        if name is None:
+            name = f"_strata_ids_{uuid.uuid4().hex}"
+            # A registered Arrow table is visible to this connection's SQL, Ibis's and ours.
+            self._con.register(name, pa.table({"customer_id": pa.array(key, pa.int64())}))
+            while len(self._id_sets) >= ID_SETS_KEPT:
+                oldest = next(iter(self._id_sets))
+                self._con.unregister(self._id_sets.pop(oldest))
+        self._id_sets[key] = name  # most recently used last
+        return self._ibis.table(name).customer_id
 
     def sibling(self) -> DuckDBWarehouse:
         # A cursor is a connection of its own to the same database in this process.
@@ -47,7 +69,7 @@ class DuckDBWarehouse(Warehouse):
         other._con = self._con.cursor()
         other._con.execute("SET enable_progress_bar = false")
         other._ibis = ibis.duckdb.from_connection(other._con)
-        other._staged, other._temp_tables = [], []
+        other._staged, other._temp_tables, other._id_sets = [], [], {}
         return other
 
     @property
