@@ -272,3 +272,24 @@ def test_the_first_2000_lines_of_online_retail_upload_and_import(api, tmp_path):
     assert report["preset"] == "transactions"
     stats = owner.get(f"/api/v1/workspaces/{ws}/stats").json()
     assert stats["orders"] == report["orders"]
+
+
+def test_uploads_older_than_a_week_are_pruned_and_newer_ones_kept(tmp_path):
+    import datetime as dt
+
+    from strata.uploads import KEEP_DAYS, Uploads
+
+    uploads = Uploads(tmp_path)
+    made = []
+    for name in ("old.csv", "new.csv"):
+        with uploads.receive(1, name) as incoming:
+            incoming.write(b"customer_id,email\n1,a@b.io\n")
+        made.append(incoming.upload)
+    old, new = made
+    old.created_at = (
+        dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=KEEP_DAYS, hours=1)
+    ).isoformat()
+    old.save()
+    assert uploads.prune() == 1
+    assert not old.folder.exists()
+    assert uploads.get(1, new.id).path.exists()

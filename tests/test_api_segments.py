@@ -217,6 +217,27 @@ def test_members_download_as_csv_with_their_personal_data(shop):
     assert any("@" in row["email"] and "***" not in row["email"] for row in rows)
 
 
+def test_exported_text_that_a_spreadsheet_would_run_is_defused(shop):
+    import pyarrow as pa
+
+    from strata.warehouse import Batch
+
+    evil = '=HYPERLINK("http://example.invalid","click")'
+    with shop.server.service.writing() as app:
+        app.warehouse.load(shop.ws, Batch(pa.table({"external_id": ["X-EVIL"], "name": [evil]})))
+    r = shop.owner.post(
+        f"{shop.base}/segments",
+        json={"name": "Evil", "kind": "static", "customers": ["X-EVIL"]},
+    )
+    assert r.status_code == 201, r.text
+    rows = list(
+        csv.DictReader(
+            io.StringIO(shop.owner.get(f"{shop.base}/segments/{r.json()['id']}/members.csv").text)
+        )
+    )
+    assert [row["name"] for row in rows] == ["'" + evil]
+
+
 def test_static_segments_take_a_list_of_ids_or_emails(shop):
     members = shop.owner.get(
         f"{shop.base}/segments/{create(shop, 'Source', SOME_ORDERS)['id']}/members",

@@ -48,6 +48,10 @@ def safe_name(name: str | None) -> str:
     return base or "upload"
 
 
+#: Uploads older than this are deleted when a server starts (confirmed or not).
+KEEP_DAYS = 7
+
+
 @dataclass
 class Upload:
     """One uploaded file and the options it is to be imported with."""
@@ -181,3 +185,17 @@ class Uploads:
 
     def discard(self, upload: Upload) -> None:
         shutil.rmtree(upload.folder, ignore_errors=True)
+
+    def prune(self, older_than: dt.timedelta = dt.timedelta(days=KEEP_DAYS)) -> int:
+        """Delete uploads (imported or not) made more than ``older_than`` ago; how many."""
+        cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - older_than
+        gone = 0
+        for sidecar in self.root.glob(f"ws_*/*/{_SIDECAR}"):
+            try:
+                made = dt.datetime.fromisoformat(json.loads(sidecar.read_text())["created_at"])
+            except (OSError, ValueError, KeyError):
+                continue  # being written, or not ours: leave it
+            if made < cutoff:
+                shutil.rmtree(sidecar.parent, ignore_errors=True)
+                gone += 1
+        return gone

@@ -19,6 +19,7 @@ from strata.errors import Unauthorized
 from strata.ingest.live import LiveIngest
 from strata.jobs import JobRunner
 from strata.ratelimit import RateLimiter
+from strata.uploads import Uploads
 
 
 class Service:
@@ -122,6 +123,7 @@ class Service:
         self.app.warehouse  # noqa: B018 - and open the warehouse (a DuckDB file locks here)
         self.jobs.start()
         self.ingest.start()
+        Uploads(self.settings.home).prune()
         for hook in self._hooks_started:
             hook()
 
