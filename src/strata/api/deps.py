@@ -96,8 +96,18 @@ StrataDep = Annotated[Strata, Depends(get_strata)]
 
 @dataclass(frozen=True)
 class Page:
+    """The page a list route was asked for, and how it answers."""
+
     limit: int
     offset: int
+
+    def window(self, rows: list) -> list:
+        """This page of a list held whole."""
+        return rows[self.offset : self.offset + self.limit]
+
+    def answer(self, items: list, total: int | None) -> dict:
+        """The body of :class:`strata.api.schemas.PageOf`."""
+        return {"items": items, "total": total or 0, "limit": self.limit, "offset": self.offset}
 
 
 def get_page(

@@ -58,7 +58,7 @@ def search_customers(
         try:
             t = app.warehouse.table(access.workspace.id, "customers")
         except NotFound:  # nothing imported yet: an empty list, not an error
-            return {"items": [], "total": 0, "limit": page.limit, "offset": page.offset}
+            return page.answer([], 0)
         text = (q or "").strip().lower()
         if text:
             found = t.external_id.lower().contains(text)
@@ -71,7 +71,7 @@ def search_customers(
             t.order_by("customer_id").limit(page.limit, offset=page.offset).to_pyarrow().to_pylist()
         )
     items = [mask_record(r) if access.masked else r for r in rows]
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return page.answer(items, total)
 
 
 @router.get("/customers/{external_id}", response_model=dict[str, Any])

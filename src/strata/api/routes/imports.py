@@ -222,7 +222,7 @@ def list_imports(
             .offset(page.offset)
         ).all()
         items = [_import(r) for r in runs]
-    return {"items": items, "total": total or 0, "limit": page.limit, "offset": page.offset}
+    return page.answer(items, total)
 
 
 @router.get("/imports/{import_id}", response_model=ImportDetail)
@@ -249,10 +249,10 @@ def list_import_errors(
     """The import's bad rows (up to 1,000 kept): row, column, reason and the value read."""
     run = _run(svc, access.workspace.id, import_id)
     rows = run.errors or []
-    items = rows[page.offset : page.offset + page.limit]
+    items = page.window(rows)
     if access.masked:
         items = _mask_errors(items, (run.report or {}).get("mapping") or run.mapping)
-    return {"items": items, "total": len(rows), "limit": page.limit, "offset": page.offset}
+    return page.answer(items, len(rows))
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def list_jobs(
 ):
     """The workspace's jobs, newest first."""
     total, rows = svc.jobs.list(access.workspace.id, limit=page.limit, offset=page.offset)
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+    return page.answer(rows, total)
 
 
 @router.get("/{job_id}", response_model=JobPublic)

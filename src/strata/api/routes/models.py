@@ -206,7 +206,7 @@ def list_models(
             .offset(page.offset)
         ).all()
     items = [_model_row(m) for m in rows]
-    return {"items": items, "total": total or 0, "limit": page.limit, "offset": page.offset}
+    return page.answer(items, total)
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail)
@@ -406,7 +406,7 @@ def list_predictions(
         r["details"] = _json(r["details"])
         if access.masked:
             r["name"] = mask_value("name", r["name"])
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+    return page.answer(rows, total)
 
 
 _PREDICTION_COLUMNS = list(PredictionRow.model_fields)

@@ -174,12 +174,7 @@ def list_tier_sets(access: Read, svc: ServiceDep, page: PageDep):
         }
         for name, c in sorted(sets.items())
     ]
-    return {
-        "items": rows[page.offset : page.offset + page.limit],
-        "total": len(rows),
-        "limit": page.limit,
-        "offset": page.offset,
-    }
+    return page.answer(page.window(rows), len(rows))
 
 
 @router.put("/tiers/{name}", response_model=JobPublic, status_code=202)

@@ -232,8 +232,8 @@ def list_segments(
         for s in rows
         if (kind is None or s.kind == kind) and (family is None or s.family == family)
     ]
-    items = [_public(s) for s in rows[page.offset : page.offset + page.limit]]
-    return {"items": items, "total": len(rows), "limit": page.limit, "offset": page.offset}
+    items = [_public(s) for s in page.window(rows)]
+    return page.answer(items, len(rows))
 
 
 @router.post("/segments", response_model=SegmentSaved, status_code=201)
@@ -442,7 +442,7 @@ def list_members(
         )
     if access.masked:
         rows = [mask_record(r) for r in rows]
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+    return page.answer(rows, total)
 
 
 @router.get(

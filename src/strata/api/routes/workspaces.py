@@ -113,8 +113,8 @@ def _member(m, u) -> dict:
 def list_workspaces(principal: PrincipalDep, svc: ServiceDep, page: PageDep):
     """The workspaces you are a member of, with your role in each."""
     rows = svc.accounts.workspaces_of(principal.user)
-    items = [_ws(w, r) for w, r in rows[page.offset : page.offset + page.limit]]
-    return {"items": items, "total": len(rows), "limit": page.limit, "offset": page.offset}
+    items = [_ws(w, r) for w, r in page.window(rows)]
+    return page.answer(items, len(rows))
 
 
 @router.post("", response_model=WorkspacePublic, status_code=201)
@@ -188,8 +188,8 @@ def list_members(
 ):
     """Who has access, with which role."""
     rows = svc.accounts.members(access.workspace.id)
-    items = [_member(m, u) for m, u in rows[page.offset : page.offset + page.limit]]
-    return {"items": items, "total": len(rows), "limit": page.limit, "offset": page.offset}
+    items = [_member(m, u) for m, u in page.window(rows)]
+    return page.answer(items, len(rows))
 
 
 @router.post("/{workspace_id}/members", response_model=MemberCreated, status_code=201)
@@ -240,12 +240,7 @@ def list_keys(
 ):
     """The workspace's API keys (never the keys themselves), with when each was last used."""
     rows = svc.accounts.keys(access.workspace.id)
-    return {
-        "items": rows[page.offset : page.offset + page.limit],
-        "total": len(rows),
-        "limit": page.limit,
-        "offset": page.offset,
-    }
+    return page.answer(page.window(rows), len(rows))
 
 
 @router.post("/{workspace_id}/keys", response_model=KeyCreated, status_code=201)
