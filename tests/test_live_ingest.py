@@ -560,3 +560,55 @@ def test_every_route_of_the_spec_answers(api):
         r = client.post(f"/v1/{kind}", json={**body, "messageId": uuid.uuid4().hex})
         assert r.status_code == 200, (kind, r.text)
     _settle(api)
+
+
+def test_one_process_loads_and_another_takes_over_when_it_stops(duck_app):
+    """Server processes (``--workers``) share one queue; one of them at a time loads it."""
+    from strata.errors import NotFound
+    from strata.ingest import live
+
+    ws = duck_app.workspace("shop", create=True)
+    lock = threading.RLock()
+    first = live.LiveIngest(duck_app, write_lock=lock)
+    second = live.LiveIngest(duck_app, write_lock=lock)
+    old_retry, live.LOCK_RETRY = live.LOCK_RETRY, 0.05
+    try:
+        first.start()
+        deadline = time.monotonic() + 10
+        while not first.is_loader:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second.start()
+        time.sleep(0.3)
+        assert not second.is_loader  # waiting for the lock
+
+        def send(ingest, user):
+            calls = [{"type": "track", "userId": user, "event": "Signed Up", "messageId": user}]
+            ingest.accept(ws.id, parse_calls(calls, utcnow()))
+
+        def stored() -> set[str]:
+            try:
+                c = duck_app.warehouse.table(ws.id, "customers")
+            except NotFound:
+                return set()
+            return set(c.external_id.to_pyarrow().to_pylist())
+
+        def until_stored(expected: set[str]) -> None:
+            deadline = time.monotonic() + 10
+            while stored() != expected:
+                assert time.monotonic() < deadline, stored()
+                time.sleep(0.02)
+
+        send(second, "via-second")  # accepted by one process, loaded by the other
+        until_stored({"via-second"})
+        first.stop()
+        deadline = time.monotonic() + 10
+        while not second.is_loader:
+            assert time.monotonic() < deadline, "nobody took over loading"
+            time.sleep(0.01)
+        send(second, "after-takeover")
+        until_stored({"via-second", "after-takeover"})
+    finally:
+        live.LOCK_RETRY = old_retry
+        first.stop()
+        second.stop()

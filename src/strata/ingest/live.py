@@ -76,6 +76,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import fcntl
 import logging
 import re
 import threading
@@ -124,6 +125,10 @@ MAX_LIVE_COLUMNS = 50
 MAX_FAILURES = 3
 #: Latencies kept for :meth:`LiveIngest.latencies`.
 LATENCY_WINDOW = 10_000
+#: The file server processes take turns on to be the one loader (in ``STRATA_HOME``).
+LOADER_LOCK = "ingest-loader.lock"
+#: How often a process that is not the loader tries to become it (seconds).
+LOCK_RETRY = 2.0
 #: Rows held back by a failing workspace before the loader stops taking new ones.
 MAX_HELD_EVENTS = 200_000
 #: Customers a restricted evaluation costs as much as, beyond those it evaluates.
@@ -736,6 +741,8 @@ class LiveIngest:
         self._done = 0
         self._idle = threading.Condition()
         self.counts: collections.Counter = collections.Counter()
+        #: Whether this process holds the loader lock (see :meth:`_loader_lock`).
+        self.is_loader = False
 
     # -- the request side -----------------------------------------------------------------
     def accept(
@@ -825,6 +832,33 @@ class LiveIngest:
         }
 
     def _run(self) -> None:
+        lock = self._loader_lock()
+        if lock is None:
+            return  # stopped while another process was the loader
+        try:
+            self._loop()
+        finally:
+            lock.close()  # releases the flock
+
+    def _loader_lock(self):
+        """One loader per installation: server processes (``--workers``) take turns on a
+        file lock in ``STRATA_HOME``; the others only accept, and one of them takes over
+        if the loader's process dies (the kernel drops its lock)."""
+        path = self.app.settings.home / LOADER_LOCK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - held for as long as this process loads
+        while not self._stop.is_set():
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._stop.wait(LOCK_RETRY)
+                continue
+            self.is_loader = True
+            return handle
+        handle.close()
+        return None
+
+    def _loop(self) -> None:
         last_refresh = time.monotonic()
         while not self._stop.is_set():
             next_refresh = last_refresh + self._interval()
