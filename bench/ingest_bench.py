@@ -49,6 +49,7 @@ import orjson
 
 import strata
 from strata.accounts import Accounts
+from strata.api.serve import wait_until_serving
 from strata.config import Settings
 from strata.context import Strata
 from strata.demo import generate_and_load
@@ -126,17 +127,10 @@ def serve(home: Path, port: int) -> subprocess.Popen:
         "BENCH_PORT": str(port),
     }
     proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env)
-    deadline = time.monotonic() + 120
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as c:
-        while True:
-            try:
-                if c.get("/api/v1/health").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.1)
+    if not wait_until_serving(f"http://127.0.0.1:{port}", proc, timeout=120):
+        proc.kill()
+        raise SystemExit("the server did not start")
+    return proc
 
 
 # -- the load generator (a process of its own) --------------------------------------------------

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 
 import strata
-from strata.api.serve import ensure_owner
+from strata.api.serve import ensure_owner, wait_until_serving
 from strata.config import Settings
 from strata.context import Strata
 from strata.demo import fit_models, generate_and_load
@@ -109,17 +109,10 @@ def start_server(settings: Settings, port: int, redis_url: str | None) -> subpro
         ],
         env=env,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health").status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.2)
+    if not wait_until_serving(f"http://127.0.0.1:{port}", server):
+        server.kill()
+        raise RuntimeError("the API server did not start")
+    return server
 
 
 def read_key(url: str, settings: Settings) -> str:

@@ -21,6 +21,7 @@ import httpx
 import pyarrow as pa
 
 from strata.accounts import Accounts
+from strata.api.serve import wait_until_serving
 from strata.catalog.models import IngestBatch, utcnow
 from strata.config import Settings
 from strata.context import Strata
@@ -457,17 +458,9 @@ def _serve(home: Path, port: int, **env: str) -> subprocess.Popen:
     log = open(home / f"server-{port}.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, "-c", code], env=environ, stdout=log, stderr=log)
     proc.log = log  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as c:
-        while True:
-            try:
-                if c.get("/api/v1/health").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((home / f"server-{port}.log").read_text())
-            time.sleep(0.05)
+    if not wait_until_serving(f"http://127.0.0.1:{port}", proc):
+        raise AssertionError((home / f"server-{port}.log").read_text())
+    return proc
 
 
 def _end(proc: subprocess.Popen, sig: int) -> None:

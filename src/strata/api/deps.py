@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Path, Query, Request
+from sqlalchemy.orm import Session
 
 from strata.accounts import SEES_PERSONAL_DATA, Principal, can
 from strata.api.state import Service
@@ -104,6 +106,12 @@ class Page:
     def window(self, rows: list) -> list:
         """This page of a list held whole."""
         return rows[self.offset : self.offset + self.limit]
+
+    def rows(self, session: Session, query: sa.Select) -> tuple[int, list]:
+        """The total a catalog query matches, and this page of its rows (in its order)."""
+        count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+        total = session.scalar(count) or 0
+        return total, list(session.scalars(query.limit(self.limit).offset(self.offset)))
 
     def answer(self, items: list, total: int | None) -> dict:
         """The body of :class:`strata.api.schemas.PageOf`."""

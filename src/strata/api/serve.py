@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+import urllib.request
 
 from rich.console import Console
 
@@ -38,6 +41,21 @@ def _still_valid(app: Strata, email: str, password: str) -> str | None:
 
     user = Accounts(app).user_by_email(email)
     return password if user is not None and _verify(user.password_hash, password) else None
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, *, timeout: float = 60.0) -> bool:
+    """Wait until the server ``process`` started answers ``url``/api/v1/health; False if it
+    exited or ``timeout`` seconds passed first (scripts and tests that start one)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:  # refused, reset or timed out while it starts
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def app_from_env():

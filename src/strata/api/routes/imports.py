@@ -210,17 +210,14 @@ def list_imports(
     access: Annotated[Access, Depends(require("imports.read"))], svc: ServiceDep, page: PageDep
 ):
     """The workspace's imports, newest first, with their main figures."""
-    where = ImportRun.workspace_id == access.workspace.id
+    query = (
+        sa.select(ImportRun)
+        .where(ImportRun.workspace_id == access.workspace.id)
+        .options(defer(ImportRun.errors))
+        .order_by(ImportRun.id.desc())
+    )
     with svc.app.session() as s:
-        total = s.scalar(sa.select(sa.func.count()).select_from(ImportRun).where(where))
-        runs = s.scalars(
-            sa.select(ImportRun)
-            .where(where)
-            .options(defer(ImportRun.errors))
-            .order_by(ImportRun.id.desc())
-            .limit(page.limit)
-            .offset(page.offset)
-        ).all()
+        total, runs = page.rows(s, query)
         items = [_import(r) for r in runs]
     return page.answer(items, total)
 

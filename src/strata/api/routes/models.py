@@ -197,14 +197,7 @@ def list_models(
     if name is not None:
         where.append(Model.name == name)
     with svc.app.session() as s:
-        total = s.scalar(sa.select(sa.func.count()).select_from(Model).where(*where))
-        rows = s.scalars(
-            sa.select(Model)
-            .where(*where)
-            .order_by(Model.id.desc())
-            .limit(page.limit)
-            .offset(page.offset)
-        ).all()
+        total, rows = page.rows(s, sa.select(Model).where(*where).order_by(Model.id.desc()))
     items = [_model_row(m) for m in rows]
     return page.answer(items, total)
 
