@@ -225,3 +225,30 @@ def api(tmp_path):
     server = ApiServer(api_settings(tmp_path))
     yield server
     server.close()
+
+
+# -- Online Retail, imported once for the tests that only read it ------------------------------
+#: The days RFM is saved as of in ``online_retail``, in this order (a migration between them).
+RETAIL_RFM_DAYS = ("2011-06-30", "2011-12-10")
+
+
+@pytest.fixture(scope="session")
+def online_retail(tmp_path_factory) -> Settings:
+    """Online Retail imported into a DuckDB warehouse, RFM saved as of each of
+    ``RETAIL_RFM_DAYS`` in turn; the settings. Tests must only read it."""
+    _needs_data(ONLINE_RETAIL)
+    from strata.ingest.pipeline import run_import
+    from strata.segments.engine import Segments, run_rfm
+    from strata.segments.reference import ReferenceTime
+
+    home = tmp_path_factory.mktemp("online-retail")
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{home / 'catalog.db'}",
+        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
+    )
+    with Strata(settings) as app:
+        run_import(app, ONLINE_RETAIL)
+        for day in RETAIL_RFM_DAYS:
+            run_rfm(Segments(app), as_of=ReferenceTime.parse(day))
+    return settings
