@@ -49,6 +49,10 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"owner", "admin", "analyst", "marketer"}),
         "download a segment's members with their personal data",
     ),
+    "analyses.read": (
+        _EVERYONE,
+        "run analyses: growth, revenue, behaviour, breakdowns, overlap, cohorts, journeys",
+    ),
     "models.read": (_EVERYONE, "list fitted models, clusters and predictions"),
     "models.run": (_BUILDERS, "fit models: clusters, lifetime value, churn, propensity"),
     "jobs.read": (_EVERYONE, "follow background jobs"),

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -44,6 +46,30 @@ predict_app = typer.Typer(
     no_args_is_help=True,
 )
 models_app = typer.Typer(help="Fitted models and their versions.", no_args_is_help=True)
+
+
+class _Analyses(typer.core.TyperGroup):
+    """``strata analyze``: its commands are made from :mod:`strata.analysis` on first use,
+    so other commands start without loading the warehouse libraries."""
+
+    def _real(self) -> click.Group:
+        from strata.cli_analyze import analyze_group
+
+        return analyze_group()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._real().get_command(ctx, cmd_name)
+
+
+analyze_app = typer.Typer(
+    cls=_Analyses,
+    help="Analyses of a segment or the whole base: growth, revenue, behaviour, breakdowns, "
+    "overlap, comparison, cohorts, journeys, RFM migration, insights.",
+    no_args_is_help=True,
+)
 app.add_typer(segments_app, name="segments")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(icp_app, name="icp")
@@ -52,6 +78,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(imports_app, name="imports")
 app.add_typer(customers_app, name="customers")
+app.add_typer(analyze_app, name="analyze")
 
 out = Console()
 err = Console(stderr=True)

@@ -15,6 +15,7 @@ from strata import __version__
 from strata.api import problems
 from strata.api.requestid import RequestIdFilter, RequestIdMiddleware
 from strata.api.routes import (
+    analyses,
     auth,
     customers,
     imports,
@@ -88,6 +89,7 @@ ROUTERS = [
     segments,
     segment_settings,
     models,
+    analyses,
     jobs,
     profiles,
 ]
