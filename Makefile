@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python bench/cluster_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/clv_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/models_bench.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python bench/analysis_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/profile_bench.py
 
