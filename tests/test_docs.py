@@ -66,3 +66,16 @@ def test_docs_api_lists_every_route_and_the_role_table_as_the_code_has_them():
     assert doc.split(MARKER)[1] == render().split(MARKER)[1], (
         "docs/api.md is out of date: run .venv/bin/python scripts/make_api_doc.py"
     )
+
+
+def test_docs_analysis_describes_every_analysis_as_the_code_has_it():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_analysis_doc import MARKER, render
+
+    doc = (ROOT / "docs" / "analysis.md").read_text()
+    assert MARKER in doc
+    assert doc.split(MARKER)[1] == render().split(MARKER)[1], (
+        "docs/analysis.md is out of date: run .venv/bin/python scripts/make_analysis_doc.py"
+    )
