@@ -128,9 +128,6 @@ def bench(settings: Settings, repeat: int) -> list[dict[str, Any]]:
     rows = []
     with Strata(settings) as app:
         specs = analyses()
-        missing = sorted(set(specs) - set(CASES))
-        if missing:
-            raise SystemExit(f"no bench case for: {', '.join(missing)}")
         for name, values in CASES.items():
             spec = specs[name]
             params = spec.params(as_of=DAYS[-1], **values)
@@ -174,6 +171,9 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated analyses to run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "analysis.json"))
     args = parser.parse_args()
+    missing = sorted(set(analyses()) - set(CASES))
+    if missing:
+        raise SystemExit(f"no bench case for: {', '.join(missing)}")
     if args.only:
         wanted = set(args.only.split(","))
         for name in list(CASES):

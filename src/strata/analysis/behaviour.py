@@ -436,17 +436,8 @@ def top_products(
         base_buyers=per._base_buyers.sum().over(everything),
     )
     top = per.filter(per.customers > 0).order_by([per.revenue.desc(), per.product_id]).limit(limit)
-    # Names from every stored line (no join to the orders: a second one would cost as
-    # much as the whole answer).
-    named = items.filter(items.product_name.notnull())
-    names = named.group_by("product_id", "product_name").aggregate(lines=named.count())
-    first = ibis.window(
-        group_by=names.product_id, order_by=[names.lines.desc(), names.product_name]
-    )
-    names = names.mutate(pick=ibis.row_number().over(first))
-    names = names.filter(names.pick == 0).select("product_id", "product_name")
-    answer = top.left_join(names, "product_id")
-    frame = execute(answer)
+    frame = execute(top)
+    frame["product_name"] = frame.product_id.map(_product_names(items, frame.product_id.tolist()))
     for c in ("orders", "customers", "base_customers", "segment_buyers", "base_buyers"):
         frame[c] = frame[c].fillna(0).astype("int64")
     for c in ("quantity", "revenue", "segment_revenue"):
@@ -473,6 +464,22 @@ def top_products(
             "lift",
         ]
     ]
+
+
+def _product_names(items: ibis.Table, product_ids: list[str]) -> dict[str, str]:
+    """The name most of the stored lines of each product carry (ties: the first
+    alphabetically), for a few products (a second small query: naming every product
+    would cost as much as the whole answer)."""
+    if not product_ids:
+        return {}
+    named = items.filter(items.product_name.notnull(), items.product_id.isin(product_ids))
+    names = named.group_by("product_id", "product_name").aggregate(lines=named.count())
+    first = ibis.window(
+        group_by=names.product_id, order_by=[names.lines.desc(), names.product_name]
+    )
+    names = names.mutate(pick=ibis.row_number().over(first))
+    rows = execute(names.filter(names.pick == 0).select("product_id", "product_name"))
+    return dict(zip(rows.product_id, rows.product_name, strict=True))
 
 
 # -- shared helpers ----------------------------------------------------------------------------

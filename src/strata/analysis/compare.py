@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 import ibis
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -30,8 +29,6 @@ from strata.analysis.revenue import (
 from strata.errors import InputError
 
 _DAY = dt.timedelta(days=1)
-#: Quartiles as quarters: q1 is k = 1, the median k = 2, q3 k = 3.
-_QUARTERS = (1, 2, 3)
 
 
 def compare(
@@ -96,42 +93,62 @@ def compare(
         )
     value = compiler._field(metric)
     icp = compiler.trait("icp_score")[0] if an.segs.icp_config() is not None else None
-    p = compiler.per_customer("analysis:compare", _money(an, since, until))
+    if since is None and until is None:
+        # The whole history: the traits' own per-customer orders table (which the ICP
+        # score and a trait metric read too), so the events are scanned once.
+        p = compiler.per_customer("orders", compiler.orders())
+        names = ("total_revenue", "total_orders", "order_revenue", "days_since_last_order")
+    else:
+        p = compiler.per_customer("analysis:compare", _money(an, since, until))
+        names = ("revenue", "orders", "order_revenue", "days")
+    revenue, orders, order_revenue, days = (f"{p}_{n}" for n in names)
     wide = compiler.wide()
     per = wide.select(
         customer_id=wide.customer_id.cast("int64"),
         value=value(wide).cast("float64"),
         icp=icp(wide).cast("float64") if icp is not None else ibis.null("float64"),
-        days=wide[f"{p}_days"].cast("float64"),
-        revenue=wide[f"{p}_revenue"].fill_null(0.0).cast("float64"),
-        orders=wide[f"{p}_orders"].fill_null(0).cast("int64"),
-        order_revenue=wide[f"{p}_order_revenue"].fill_null(0.0).cast("float64"),
+        days=wide[days].cast("float64"),
+        revenue=wide[revenue].fill_null(0.0).cast("float64"),
+        orders=wide[orders].fill_null(0).cast("int64"),
+        order_revenue=wide[order_revenue].fill_null(0.0).cast("float64"),
     )
     per = _high_value(an, per)
 
     members = memberships(an, chosen)
     j = members.inner_join(per, members.customer_id == per.customer_id)
-    j = _with_fences(_value_ranks(j))
-    aggregates = {
-        "customers": j.count().cast("int64"),
-        "icp": j.icp.mean(),
-        "count": j.value.count().cast("int64"),
-        "mean": j.value.mean(),
-        "min": j.value.min(),
-        "max": j.value.max(),
-        "total_revenue": j.revenue.sum().cast("float64"),
-        "orders": j.orders.sum().cast("int64"),
-        "order_revenue": j.order_revenue.sum().cast("float64"),
-        "days": j.days.mean(),
-        "high": j.high.ifelse(1, 0).sum().cast("int64"),
-        "lower_whisker": ibis.ifelse(j.value >= j._low, j.value, ibis.null("float64")).min(),
-        "upper_whisker": ibis.ifelse(j.value <= j._high, j.value, ibis.null("float64")).max(),
-        "outliers": ((j.value < j._low) | (j.value > j._high)).ifelse(1, 0).sum().cast("int64"),
-    }
-    for k in _QUARTERS:
-        aggregates[f"q{k}_lo"] = j[f"_q{k}_lo"].max()
-        aggregates[f"q{k}_hi"] = j[f"_q{k}_hi"].max()
-    rows = execute(j.group_by("segment_id").aggregate(**aggregates))
+    # Quartiles are exact on every backend (DuckDB's quantile_cont, PostgreSQL's
+    # percentile_cont, Spark's percentile: linear between ranks, as pandas computes them);
+    # the whiskers need them first, so the members are joined to their segment's fences.
+    stats = j.group_by("segment_id").aggregate(
+        customers=j.count().cast("int64"),
+        icp=j.icp.mean(),
+        count=j.value.count().cast("int64"),
+        mean=j.value.mean(),
+        min=j.value.min(),
+        max=j.value.max(),
+        q1=j.value.quantile(0.25),
+        median=j.value.quantile(0.5),
+        q3=j.value.quantile(0.75),
+        total_revenue=j.revenue.sum().cast("float64"),
+        orders=j.orders.sum().cast("int64"),
+        order_revenue=j.order_revenue.sum().cast("float64"),
+        days=j.days.mean(),
+        high=j.high.ifelse(1, 0).sum().cast("int64"),
+    )
+    iqr = stats.q3 - stats.q1
+    fences = stats.select(
+        fence_id=stats.segment_id, low=stats.q1 - 1.5 * iqr, high_fence=stats.q3 + 1.5 * iqr
+    )
+    fenced = j.inner_join(fences, j.segment_id == fences.fence_id)
+    inside = (fenced.value >= fenced.low) & (fenced.value <= fenced.high_fence)
+    whiskers = fenced.group_by(whisker_id=fenced.segment_id).aggregate(
+        lower_whisker=ibis.ifelse(inside, fenced.value, ibis.null("float64")).min(),
+        upper_whisker=ibis.ifelse(inside, fenced.value, ibis.null("float64")).max(),
+        outliers=(fenced.value.notnull() & ~inside).ifelse(1, 0).sum().cast("int64"),
+    )
+    rows = execute(
+        stats.left_join(whiskers, stats.segment_id == whiskers.whisker_id).drop("whisker_id")
+    )
 
     f = by_segment(
         rows,
@@ -187,48 +204,16 @@ def _high_value(an: Analyst, per: ibis.Table) -> ibis.Table:
     return per.mutate(high=high.fill_null(False))
 
 
-def _value_ranks(j: ibis.Table) -> ibis.Table:
-    """``j`` with ``rank`` (0-based, among each segment's members with a value, values
-    ascending, ids breaking ties; those without a value after them) and ``n_values``."""
-    return j.mutate(
-        rank=ibis.row_number()
-        .over(group_by=j.segment_id, order_by=[j.value.isnull(), j.value, j.customer_id])
-        .cast("int64"),
-        n_values=j.value.count().over(ibis.window(group_by=j.segment_id)).cast("int64"),
-    )
-
-
-def _lerp(a: float, b: float, t: float) -> float:
-    """Linear interpolation exactly as numpy's percentile computes it (pandas' default)."""
-    diff = b - a
-    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
-
-
-def _quartiles(f: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for k, name in zip(_QUARTERS, ("q1", "median", "q3"), strict=True):
-        values = []
-        for n, lo, hi in zip(f["count"], f[f"q{k}_lo"], f[f"q{k}_hi"], strict=True):
-            if n == 0:
-                values.append(np.nan)
-                continue
-            t = ((int(n) - 1) * k % 4) / 4
-            values.append(float(lo) if t == 0 else _lerp(float(lo), float(hi), t))
-        out[name] = values
-    return pd.DataFrame(out, index=f.index)
-
-
 def _distribution(f: pd.DataFrame) -> pd.DataFrame:
-    q = _quartiles(f)
     return pd.DataFrame(
         {
             "segment": f.segment,
             "count": f["count"],
             "mean": f["mean"].astype("float64"),
             "min": f["min"].astype("float64"),
-            "q1": q.q1,
-            "median": q["median"],
-            "q3": q.q3,
+            "q1": f.q1.astype("float64"),
+            "median": f["median"].astype("float64"),
+            "q3": f.q3.astype("float64"),
             "max": f["max"].astype("float64"),
             "lower_whisker": f.lower_whisker.astype("float64"),
             "upper_whisker": f.upper_whisker.astype("float64"),
@@ -257,33 +242,6 @@ def _money(an: Analyst, since: dt.date | None, until: dt.date | None) -> ibis.Ta
     day_epoch = (an.ref.day - dt.date(1970, 1, 1)).days * 86400
     days = ((day_epoch - agg.last_order.date().epoch_seconds()) // 86400).cast("int64")
     return agg.mutate(days=days).drop("last_order")
-
-
-def _with_fences(j: ibis.Table) -> ibis.Table:
-    """``j`` (ranked by :func:`_value_ranks`) with each segment's quartile ends and Tukey
-    fences, as window columns, so the whiskers come out of the same query.
-
-    A quartile lies between the values at ranks ``floor((n - 1)·k/4)`` and the next, in
-    integer arithmetic so every backend picks the same two; the interpolation is
-    numpy's, written out, so every backend computes the same fences.
-    """
-    by_segment = ibis.window(group_by=j.segment_id)
-    columns = {}
-    quartile = {}
-    for k in _QUARTERS:
-        lo = ((j.n_values - 1) * k) // 4
-        t = (((j.n_values - 1) * k) % 4).cast("float64") / 4.0
-        a = ibis.ifelse(j.rank == lo, j.value, ibis.null("float64")).max().over(by_segment)
-        b = ibis.ifelse(j.rank == lo + 1, j.value, ibis.null("float64")).max().over(by_segment)
-        columns[f"_q{k}_lo"], columns[f"_q{k}_hi"], columns[f"_t{k}"] = a, b, t
-    j = j.mutate(**columns)
-    for k in (1, 3):
-        a, b, t = j[f"_q{k}_lo"], j[f"_q{k}_hi"], j[f"_t{k}"]
-        quartile[k] = ibis.cases(
-            (t == 0, a), (t >= 0.5, b - (b - a) * (1 - t)), else_=a + (b - a) * t
-        )
-    iqr = quartile[3] - quartile[1]
-    return j.mutate(_low=quartile[1] - 1.5 * iqr, _high=quartile[3] + 1.5 * iqr)
 
 
 class CompareParams(PeriodParams):
