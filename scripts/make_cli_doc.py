@@ -17,9 +17,12 @@ from strata.cli import app
 
 def commands(group, prefix=("strata",)):
     """(path, command) for every command under ``group``, depth first."""
+    import click
     import typer.core
 
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group)  # list_commands, not .commands: `analyze` makes them lazily
+    for name in sorted(group.list_commands(ctx)):
+        cmd = group.get_command(ctx, name)
         path = (*prefix, name)
         yield path, cmd
         if isinstance(cmd, typer.core.TyperGroup):

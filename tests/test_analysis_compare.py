@@ -237,9 +237,8 @@ def test_compare_is_registered_with_its_params(shop):
     assert CompareParams().metric == "company_size"
 
 
+@pytest.mark.parametrize("shop", ["duckdb"], indirect=True)
 def test_another_metric_a_chosen_list_and_no_icp(shop):
-    if shop["backend"] != "duckdb":
-        pytest.skip("the same queries as the main answer; DuckDB alone keeps Spark cheap")
     segs, an = shop["segs"], shop["an"]
     config = segs.setting("icp")
     segs.set_setting("icp", None)
@@ -259,9 +258,8 @@ def test_another_metric_a_chosen_list_and_no_icp(shop):
     assert close(kpis.set_index("segment").loc["Pro", "total_revenue"], 1600.0)
 
 
+@pytest.mark.parametrize("shop", ["duckdb"], indirect=True)
 def test_bad_input_is_refused_with_one_line(shop):
-    if shop["backend"] != "duckdb":
-        pytest.skip("refused before any query: one backend is enough")
     an = shop["an"]
     with pytest.raises(InputError, match="'shoe_size' is neither a customer attribute nor"):
         compare(an, metric="shoe_size")
