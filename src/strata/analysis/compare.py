@@ -139,7 +139,17 @@ def compare(
     fences = stats.select(
         fence_id=stats.segment_id, low=stats.q1 - 1.5 * iqr, high_fence=stats.q3 + 1.5 * iqr
     )
-    fenced = j.inner_join(fences, j.segment_id == fences.fence_id)
+    # The second pass reads the metric alone, from a compiler of its own, so it does not
+    # aggregate the orders again for a metric that is a plain attribute.
+    alone = an.segs.compiler(an.ref)
+    metric_of = alone._field(metric)
+    wide_alone = alone.wide()
+    values = wide_alone.select(
+        value_id=wide_alone.customer_id.cast("int64"),
+        value=metric_of(wide_alone).cast("float64"),
+    )
+    v = members.inner_join(values, members.customer_id == values.value_id)
+    fenced = v.inner_join(fences, v.segment_id == fences.fence_id)
     inside = (fenced.value >= fenced.low) & (fenced.value <= fenced.high_fence)
     whiskers = fenced.group_by(whisker_id=fenced.segment_id).aggregate(
         lower_whisker=ibis.ifelse(inside, fenced.value, ibis.null("float64")).min(),
