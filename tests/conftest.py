@@ -252,3 +252,28 @@ def online_retail(tmp_path_factory) -> Settings:
         for day in RETAIL_RFM_DAYS:
             run_rfm(Segments(app), as_of=ReferenceTime.parse(day))
     return settings
+
+
+@pytest.fixture(scope="session")
+def retail_invoice_table():
+    """Online Retail from the CSV alone (pandas, no Strata), one row per invoice with a
+    customer: ``InvoiceNo``, ``customer`` (the external id), ``at`` (its first line's
+    time), ``revenue`` (the sum of quantity × unit price) and ``is_order`` (not a
+    cancellation, whose number starts with C)."""
+    import pandas as pd
+
+    _needs_data(ONLINE_RETAIL)
+    lines = pd.read_csv(
+        ONLINE_RETAIL, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str}
+    )
+    lines = lines[lines.CustomerID.notna()].copy()
+    lines["customer"] = lines.CustomerID.str.removesuffix(".0")
+    lines["amount"] = lines.Quantity * lines.UnitPrice
+    lines["at"] = pd.to_datetime(lines.InvoiceDate)
+    inv = (
+        lines.groupby("InvoiceNo")
+        .agg(customer=("customer", "first"), at=("at", "min"), revenue=("amount", "sum"))
+        .reset_index()
+    )
+    inv["is_order"] = ~inv.InvoiceNo.str.upper().str.startswith("C")
+    return inv

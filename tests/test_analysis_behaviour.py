@@ -60,7 +60,7 @@ from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
 from tests.conftest import ONLINE_RETAIL
-from tests.test_segment_rules import open_backend
+from tests.test_segment_rules import EVENT_SCHEMA, ITEM_SCHEMA, open_backend
 
 REF = "2024-06-30"
 COUNTRIES = {"c1": "France", "c2": "France", "c3": "France", "c4": "Germany"}
@@ -121,32 +121,10 @@ def shop_batch() -> Batch:
                     "unit_price": price,
                 }
             )
-    event_schema = pa.schema(
-        [
-            ("external_id", pa.string()),
-            ("event_type", pa.string()),
-            ("timestamp", pa.timestamp("us")),
-            ("revenue", pa.float64()),
-            ("currency", pa.string()),
-            ("order_id", pa.string()),
-            ("properties", pa.string()),
-            ("event_key", pa.string()),
-        ]
-    )
-    item_schema = pa.schema(
-        [
-            ("event_key", pa.string()),
-            ("line_no", pa.int32()),
-            ("product_id", pa.string()),
-            ("product_name", pa.string()),
-            ("quantity", pa.float64()),
-            ("unit_price", pa.float64()),
-        ]
-    )
     return Batch(
         customers=customers,
-        events=pa.Table.from_pylist(events, event_schema),
-        items=pa.Table.from_pylist(items, item_schema),
+        events=pa.Table.from_pylist(events, EVENT_SCHEMA),
+        items=pa.Table.from_pylist(items, ITEM_SCHEMA),
     )
 
 

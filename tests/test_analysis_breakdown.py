@@ -34,7 +34,7 @@ from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
 from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS, _needs_data
-from tests.test_segment_rules import open_backend
+from tests.test_segment_rules import EVENT_SCHEMA, open_backend
 
 REF = "2024-06-15"
 D = dt.date
@@ -98,19 +98,6 @@ SEGMENTS = [
     ("Software", {"type": "attribute", "attribute": "industry", "op": "eq", "value": "Software"}),
     ("Empty", {"type": "attribute", "attribute": "country", "op": "eq", "value": "Atlantis"}),
 ]
-
-EVENT_SCHEMA = pa.schema(
-    [
-        ("external_id", pa.string()),
-        ("event_type", pa.string()),
-        ("timestamp", pa.timestamp("us")),
-        ("revenue", pa.float64()),
-        ("currency", pa.string()),
-        ("order_id", pa.string()),
-        ("properties", pa.string()),
-        ("event_key", pa.string()),
-    ]
-)
 
 
 def shop_batch() -> Batch:

@@ -53,7 +53,7 @@ from strata.segments.reference import ReferenceTime
 from strata.segments.rfm import RfmConfig
 from strata.warehouse import Batch
 from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS
-from tests.test_segment_rules import open_backend
+from tests.test_segment_rules import EVENT_SCHEMA, open_backend
 
 REF = "2024-06-15"
 D = dt.date
@@ -139,19 +139,7 @@ def _batch() -> Batch:
             "event_key": "e:1",
         }
     )
-    schema = pa.schema(
-        [
-            ("external_id", pa.string()),
-            ("event_type", pa.string()),
-            ("timestamp", pa.timestamp("us")),
-            ("revenue", pa.float64()),
-            ("currency", pa.string()),
-            ("order_id", pa.string()),
-            ("properties", pa.string()),
-            ("event_key", pa.string()),
-        ]
-    )
-    return Batch(customers=customers, events=pa.Table.from_pylist(rows, schema))
+    return Batch(customers=customers, events=pa.Table.from_pylist(rows, EVENT_SCHEMA))
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres", "spark"])

@@ -47,7 +47,7 @@ from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.segments.rfm import ACTIONS
 from strata.warehouse import Batch
-from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS
+from tests.conftest import RETAIL_RFM_DAYS
 from tests.test_segment_rules import BACKENDS, open_backend
 
 AS_OF = "2024-06-30"
@@ -182,7 +182,7 @@ def test_needs_one_known_segment(shop):
 
 
 @pytest.mark.slow
-def test_online_retail_champions_against_pandas(online_retail):
+def test_online_retail_champions_against_pandas(online_retail, retail_invoice_table):
     """Revenue share, order value and the RFM action of Champions as of 2011-12-10.
 
     Only the members' external ids are read from the warehouse; the money comes from
@@ -203,23 +203,18 @@ def test_online_retail_champions_against_pandas(online_retail):
         tables, _ = run_analysis(
             app, None, "insights", InsightsParams(segment="Champions", as_of=day)
         )
-    raw = pd.read_csv(ONLINE_RETAIL, dtype={"InvoiceNo": str, "StockCode": str})
-    raw = raw[raw.CustomerID.notna()]
-    raw["customer"] = raw.CustomerID.astype(int).astype(str)
-    raw["amount"] = raw.Quantity * raw.UnitPrice
-    raw["when"] = pd.to_datetime(raw.InvoiceDate)
-    raw = raw[raw.when < pd.Timestamp(day) + pd.Timedelta(days=1)]
-    refund = raw.InvoiceNo.str.startswith("C")
-    inside = raw.customer.isin(members)
-    share = raw.loc[inside, "amount"].sum() / raw.amount.sum()
-    orders = raw[~refund].groupby(["customer", "InvoiceNo"]).amount.sum().reset_index()
+    inv = retail_invoice_table
+    inv = inv[inv["at"] < pd.Timestamp(day) + pd.Timedelta(days=1)]
+    inside = inv.customer.isin(members)
+    share = inv.loc[inside, "revenue"].sum() / inv.revenue.sum()
+    orders = inv[inv.is_order]
     in_orders = orders[orders.customer.isin(members)]
     assert len(members) == _row(frame, "size")["value"]
-    assert _row(frame, "size")["baseline"] == raw.customer.nunique()
+    assert _row(frame, "size")["baseline"] == inv.customer.nunique()
     assert _row(frame, "revenue")["value"] == pytest.approx(share, rel=1e-9)
     aov = _row(frame, "order value")
-    assert aov["value"] == pytest.approx(in_orders.amount.mean(), rel=1e-9)
-    assert aov["baseline"] == pytest.approx(orders.amount.mean(), rel=1e-9)
+    assert aov["value"] == pytest.approx(in_orders.revenue.mean(), rel=1e-9)
+    assert aov["baseline"] == pytest.approx(orders.revenue.mean(), rel=1e-9)
     action = frame[frame.type == "recommendation"].text.iloc[0]
     assert action.startswith(f"Champions: {ACTIONS['Champions']}.")
     pd.testing.assert_frame_equal(tables["insights"], frame)

@@ -43,7 +43,7 @@ from strata.segments.engine import Segments
 from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
-from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS, _needs_data
+from tests.conftest import RETAIL_RFM_DAYS
 from tests.test_segment_rules import EVENT_SCHEMA, _table, open_backend
 
 REF = "2024-06-30"
@@ -296,22 +296,9 @@ R_SINCE, R_UNTIL = dt.date(2011, 3, 1), dt.date(2011, 11, 30)
 
 
 @pytest.fixture(scope="module")
-def invoices() -> pd.DataFrame:
+def invoices(retail_invoice_table) -> pd.DataFrame:
     """One row per invoice with a customer, from the CSV: customer, time, revenue, order?"""
-    _needs_data(ONLINE_RETAIL)
-    lines = pd.read_csv(
-        ONLINE_RETAIL, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str}
-    )
-    lines = lines[lines.CustomerID.notna()].copy()
-    lines["customer"] = lines.CustomerID.str.removesuffix(".0")
-    lines["amount"] = lines.Quantity * lines.UnitPrice
-    lines["at"] = pd.to_datetime(lines.InvoiceDate)
-    inv = (
-        lines.groupby("InvoiceNo")
-        .agg(customer=("customer", "first"), at=("at", "min"), revenue=("amount", "sum"))
-        .reset_index()
-    )
-    inv["is_order"] = ~inv.InvoiceNo.str.upper().str.startswith("C")
+    inv = retail_invoice_table.copy()
     return inv
 
 
