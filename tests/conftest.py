@@ -66,14 +66,19 @@ def app(settings):
         yield strata
 
 
+def duckdb_settings(home: Path) -> Settings:
+    """A SQLite catalog and a DuckDB warehouse in ``home``."""
+    return Settings(
+        home=home,
+        database_url=f"sqlite:///{home / 'catalog.db'}",
+        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
+    )
+
+
 @pytest.fixture
 def duck_settings(tmp_path) -> Settings:
     """DuckDB only, for tests about files rather than warehouses."""
-    return Settings(
-        home=tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
-        warehouse_url=f"duckdb://{tmp_path / 'warehouse.duckdb'}",
-    )
+    return duckdb_settings(tmp_path)
 
 
 @pytest.fixture
@@ -241,12 +246,7 @@ def online_retail(tmp_path_factory) -> Settings:
     from strata.segments.engine import Segments, run_rfm
     from strata.segments.reference import ReferenceTime
 
-    home = tmp_path_factory.mktemp("online-retail")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(tmp_path_factory.mktemp("online-retail"))
     with Strata(settings) as app:
         run_import(app, ONLINE_RETAIL)
         for day in RETAIL_RFM_DAYS:

@@ -52,14 +52,13 @@ from strata.analysis.behaviour import (
     purchase_frequency,
     top_products,
 )
-from strata.config import Settings
 from strata.context import Strata
 from strata.errors import InputError, NotFound
 from strata.segments.engine import Segments
 from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
-from tests.conftest import ONLINE_RETAIL
+from tests.conftest import ONLINE_RETAIL, duckdb_settings
 from tests.test_segment_rules import EVENT_SCHEMA, ITEM_SCHEMA, open_backend
 
 REF = "2024-06-30"
@@ -295,11 +294,7 @@ def test_an_empty_segment_gives_zeros_not_errors(shop):
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad-input")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(home)
     with Strata(settings) as app:
         ws = app.workspace(create=True)
         app.warehouse.load(ws.id, shop_batch())

@@ -26,14 +26,13 @@ from scipy.stats import fisher_exact as scipy_fisher
 
 from strata.analysis.base import REGISTRY, Analyst
 from strata.analysis.breakdown import BreakdownParams, breakdown, holm
-from strata.config import Settings
 from strata.context import Strata
 from strata.errors import InputError, NotFound
 from strata.segments.engine import Segments
 from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
-from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS, _needs_data
+from tests.conftest import ONLINE_RETAIL, RETAIL_RFM_DAYS, _needs_data, duckdb_settings
 from tests.test_segment_rules import EVENT_SCHEMA, open_backend
 
 REF = "2024-06-15"
@@ -286,11 +285,7 @@ def test_an_empty_segment_gives_zeros_not_an_error(answers):
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad-input")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(home)
     with Strata(settings) as app:
         load_shop(app)
         yield Analyst(app, as_of=ReferenceTime.parse(REF))

@@ -29,14 +29,13 @@ import pytest
 
 from strata.analysis.base import REGISTRY, Analyst
 from strata.analysis.journeys import JourneysParams, journeys
-from strata.config import Settings
 from strata.context import Strata
 from strata.errors import InputError, NotFound
 from strata.segments.engine import Segments
 from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
 from strata.warehouse import Batch
-from tests.conftest import ONLINE_RETAIL
+from tests.conftest import ONLINE_RETAIL, duckdb_settings
 from tests.test_segment_rules import open_backend
 
 REF = "2024-06-30"
@@ -223,11 +222,7 @@ def test_steps_before_the_first_order_start_early_for_short_histories(shop):
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad-input")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(home)
     with Strata(settings) as app:
         ws = app.workspace(create=True)
         app.warehouse.load(ws.id, journey_batch())

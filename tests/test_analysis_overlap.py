@@ -31,13 +31,12 @@ from strata.analysis.overlap import (
     overlap_with,
     sizes,
 )
-from strata.config import Settings
 from strata.context import Strata
 from strata.errors import InputError, NotFound
 from strata.segments.engine import Segments
 from strata.segments.nodes import SegmentSpec, parse_rule
 from strata.segments.reference import ReferenceTime
-from tests.conftest import ONLINE_RETAIL, _needs_data
+from tests.conftest import ONLINE_RETAIL, _needs_data, duckdb_settings
 from tests.test_analysis_breakdown import REF, load_shop
 from tests.test_segment_rules import open_backend
 
@@ -154,11 +153,7 @@ def test_overlap_with_lists_every_other_segment_most_shared_first(answers):
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad-input")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(home)
     with Strata(settings) as app:
         load_shop(app)
         yield Analyst(app, as_of=ReferenceTime.parse(REF))
@@ -218,11 +213,7 @@ def retail(tmp_path_factory):
     from strata.ingest.pipeline import run_import
 
     home = tmp_path_factory.mktemp("retail-overlap")
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'catalog.db'}",
-        warehouse_url=f"duckdb://{home / 'warehouse.duckdb'}",
-    )
+    settings = duckdb_settings(home)
     with Strata(settings) as app:
         run_import(app, ONLINE_RETAIL)
         segs = Segments(app)
