@@ -296,6 +296,12 @@ def truncate(column: ibis.Value, period: str) -> ibis.Value:
     return column.truncate(_TRUNCATE[period]).date() if period != "day" else column.date()
 
 
+def check_span(since: dt.date | None, until: dt.date | None) -> None:
+    """Refuse a span that ends before it starts."""
+    if since is not None and until is not None and since > until:
+        raise InputError(f"since {since} is after until {until}: give since ≤ until")
+
+
 def period_starts(first: dt.date, last: dt.date, period: str) -> list[dt.date]:
     """Every period's first day from the one holding ``first`` to the one holding ``last``."""
     start = pd.Timestamp(first)

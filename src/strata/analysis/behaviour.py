@@ -31,7 +31,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, PeriodParams, SegmentRef, Tables, analysis, execute
+from strata.analysis.base import (
+    Analyst,
+    PeriodParams,
+    SegmentRef,
+    Tables,
+    analysis,
+    check_span,
+    execute,
+)
 from strata.errors import InputError
 
 #: Day names by ``day_of_week`` (0 = Monday, as Python's ``weekday()``).
@@ -76,7 +84,7 @@ def event_mix(
 
     >>> event_mix(an, "Champions", since=dt.date(2011, 1, 1))  # doctest: +SKIP
     """
-    _check_span(since, until)
+    check_span(since, until)
     members = an.members(segment)
     e = _flag(an.events(since, until), members, segment)
     per_type = e.group_by("event_type").aggregate(
@@ -131,7 +139,7 @@ def purchase_frequency(
 
     >>> purchase_frequency(an, "Champions", max_orders=5)  # doctest: +SKIP
     """
-    _check_span(since, until)
+    check_span(since, until)
     _check_range("max_orders", max_orders, 1, 100)
     e = an.events(since, until)
     e = e.filter(e.event_type == an.order_event)
@@ -219,7 +227,7 @@ def _gap_counts(
     warehouse counts them exactly and pandas reads the exact percentiles off the counts
     (no backend's approximate percentile, identical everywhere).
     """
-    _check_span(since, until)
+    check_span(since, until)
     g = _flag(_gaps(an, since, until), an.members(segment), segment)
     first = g.rn == 1  # a customer's second order: one gap per customer with a repeat
     counts = execute(
@@ -332,7 +340,7 @@ def heatmap(
 
     >>> heatmap(an, "Champions", event="*")  # doctest: +SKIP
     """
-    _check_span(since, until)
+    check_span(since, until)
     wanted = (event or "").strip() or an.order_event
     e = an.events(since, until)
     if wanted != "*":
@@ -395,7 +403,7 @@ def top_products(
 
     >>> top_products(an, "Champions", limit=10)  # doctest: +SKIP
     """
-    _check_span(since, until)
+    check_span(since, until)
     _check_range("limit", limit, 1, 500)
     orders = an.events(since, until)
     orders = orders.filter(orders.event_type == an.order_event).select("event_id", "customer_id")
@@ -504,11 +512,6 @@ def _ratio(top: pd.Series, bottom: pd.Series | float) -> pd.Series:
     else:
         b = pd.Series(float(bottom), index=top.index, dtype="float64")
     return (t / b.where(b != 0)).fillna(0.0)
-
-
-def _check_span(since: dt.date | None, until: dt.date | None) -> None:
-    if since is not None and until is not None and since > until:
-        raise InputError(f"since {since} is after until {until}: give since ≤ until")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

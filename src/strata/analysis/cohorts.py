@@ -23,6 +23,7 @@ from strata.analysis.base import (
     SegmentRef,
     Tables,
     analysis,
+    check_span,
     execute,
     truncate,
 )
@@ -78,8 +79,7 @@ def cohorts(
     """
     if period not in COHORT_PERIODS:
         raise InputError(f"period {period!r} is not one of {', '.join(COHORT_PERIODS)}")
-    if since is not None and until is not None and since > until:
-        raise InputError(f"since {since} is after until {until}: give since ≤ until")
+    check_span(since, until)
     rows = execute(_cohort_query(an, segment, period, since, until))
     return _long_form(rows, period, an)
 

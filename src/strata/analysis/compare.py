@@ -17,11 +17,18 @@ import ibis
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, PeriodParams, Tables, _ts, analysis, execute
+from strata.analysis.base import (
+    Analyst,
+    PeriodParams,
+    Tables,
+    _ts,
+    analysis,
+    check_span,
+    execute,
+)
 from strata.analysis.revenue import (
     SegmentList,
     by_segment,
-    check_period,
     chosen_segments,
     memberships,
     ratio,
@@ -79,7 +86,7 @@ def compare(
 
     >>> compare(an, metric="total_revenue")["distribution"]  # doctest: +SKIP
     """
-    check_period(since, until)
+    check_span(since, until)
     metric = (metric or "").strip()
     if not metric:
         raise InputError("metric is empty: name a numeric customer attribute or trait")

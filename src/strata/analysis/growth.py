@@ -28,6 +28,7 @@ from strata.analysis.base import (
     Tables,
     _ts,
     analysis,
+    check_span,
     execute,
     period_starts,
 )
@@ -124,8 +125,7 @@ def _growth(
             f"until {until} is after the as-of day {an.ref.day}: nothing later is known; "
             "give an earlier until or a later as-of"
         )
-    if since is not None and since > until:
-        raise InputError(f"since {since} is after until {until}: give since ≤ until")
+    check_span(since, until)
     changes = _changes_by_day(an, seg.id)
     if since is None:
         since = min(changes.index[0], until) if len(changes) else until

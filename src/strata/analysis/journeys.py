@@ -35,8 +35,16 @@ import ibis
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, PeriodParams, SegmentRef, Tables, analysis, execute
-from strata.analysis.behaviour import _check_event_type, _check_range, _check_span
+from strata.analysis.base import (
+    Analyst,
+    PeriodParams,
+    SegmentRef,
+    Tables,
+    analysis,
+    check_span,
+    execute,
+)
+from strata.analysis.behaviour import _check_event_type, _check_range
 from strata.errors import InputError
 
 Mode = Literal["first", "after", "before"]
@@ -95,7 +103,7 @@ def journeys(
         raise InputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     _check_range("steps", steps, 1, MAX_STEPS)
     _check_range("limit", limit, 1, 500)
-    _check_span(since, until)
+    check_span(since, until)
     anchor = (event or "").strip()
     if mode != "first" and not anchor:
         raise InputError(

@@ -27,6 +27,7 @@ from strata.analysis.base import (
     Tables,
     _ts,
     analysis,
+    check_span,
     execute,
 )
 from strata.catalog import Segment
@@ -47,13 +48,6 @@ SegmentList = Field(
 
 
 # -- pieces the per-segment analyses share ---------------------------------------------------
-def check_period(since: dt.date | None, until: dt.date | None) -> None:
-    if since is not None and until is not None and since > until:
-        raise InputError(
-            f"since {since.isoformat()} is after until {until.isoformat()}: give since <= until"
-        )
-
-
 def chosen_segments(an: Analyst, refs: Sequence[str | int] | None) -> list[Segment]:
     """The segments named in ``refs`` (in that order, once each); none named: all of them."""
     if not refs:
@@ -160,7 +154,7 @@ def revenue(
 
     >>> revenue(an, ["Champions"], since=dt.date(2011, 1, 1))  # doctest: +SKIP
     """
-    check_period(since, until)
+    check_span(since, until)
     chosen = chosen_segments(an, segments)
     members = memberships(an, chosen)
     per = money_per_customer(an, since, until)
@@ -262,7 +256,7 @@ def pareto(
 
     >>> pareto(an, "Champions", points=10)["curve"]  # doctest: +SKIP
     """
-    check_period(since, until)
+    check_span(since, until)
     if not 1 <= int(points) <= 1000:
         raise InputError(f"points must be between 1 and 1000, not {points}")
     points = int(points)
