@@ -19,8 +19,9 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# Two workers, each test file on one of them (its module fixtures are built once).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # Customers of the generated business both benches use (e.g. `make bench BENCH_CUSTOMERS=100000`).
 BENCH_CUSTOMERS ?= 1000000
