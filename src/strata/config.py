@@ -34,6 +34,15 @@ SETTINGS = {
     "STRATA_OWNER_EMAIL": "e-mail of the owner created on first run (owner@strata.local)",
     "STRATA_OWNER_PASSWORD": "password of the owner created on first run (default: generated)",
     "STRATA_KEY_RATE_LIMIT": "requests per second allowed per API key (2000; bursts of twice that)",
+    "STRATA_SECRET_KEY": (
+        "key sealing stored credentials and signing unsubscribe links (a Fernet key; "
+        "default: generated into $STRATA_HOME/secret.key)"
+    ),
+    "STRATA_PUBLIC_URL": "address the server is reached at, for links in e-mails (http://127.0.0.1:8000)",
+    "STRATA_WEBHOOK_ALLOW": (
+        "hosts or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) that webhooks and "
+        "syncs may reach although private; for local use and tests only"
+    ),
 }
 
 
@@ -52,6 +61,11 @@ class Settings:
     owner_email: str = "owner@strata.local"
     owner_password: str | None = None
     key_rate_limit: float = 2000.0
+    #: A Fernet key (urlsafe base64 of 32 bytes); ``None``: generated into ``home/secret.key``.
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    #: Hosts and networks outgoing requests may reach although private (:mod:`strata.actions.ssrf`).
+    webhook_allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.spark_location is None:
@@ -89,6 +103,13 @@ class Settings:
             owner_email=env.get("STRATA_OWNER_EMAIL") or "owner@strata.local",
             owner_password=env.get("STRATA_OWNER_PASSWORD") or None,
             key_rate_limit=_number(env, "STRATA_KEY_RATE_LIMIT", 2000.0),
+            secret_key=env.get("STRATA_SECRET_KEY") or None,
+            public_url=(env.get("STRATA_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            webhook_allow=tuple(
+                part.strip()
+                for part in (env.get("STRATA_WEBHOOK_ALLOW") or "").split(",")
+                if part.strip()
+            ),
         )
 
 

@@ -1,10 +1,14 @@
-"""The catalog: workspaces, accounts, imports, segment definitions, fitted models, jobs."""
+"""The catalog: workspaces, accounts, imports, segment definitions, fitted models, jobs, actions."""
 
 from strata.catalog.db import open_catalog
 from strata.catalog.models import (
     ApiKey,
     AuthSession,
+    Automation,
     Campaign,
+    Destination,
+    EmailMessage,
+    ExportFile,
     ImportRun,
     IngestBatch,
     Job,
@@ -13,14 +17,24 @@ from strata.catalog.models import (
     Model,
     Segment,
     Setting,
+    Sync,
+    SyncMember,
+    TriggerFiring,
+    Unsubscribe,
     User,
+    WebhookAttempt,
+    WebhookMessage,
     Workspace,
 )
 
 __all__ = [
     "ApiKey",
     "AuthSession",
+    "Automation",
     "Campaign",
+    "Destination",
+    "EmailMessage",
+    "ExportFile",
     "ImportRun",
     "IngestBatch",
     "Job",
@@ -29,7 +43,13 @@ __all__ = [
     "Model",
     "Segment",
     "Setting",
+    "Sync",
+    "SyncMember",
+    "TriggerFiring",
+    "Unsubscribe",
     "User",
+    "WebhookAttempt",
+    "WebhookMessage",
     "Workspace",
     "open_catalog",
 ]

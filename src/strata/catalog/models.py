@@ -113,7 +113,11 @@ class Setting(Base):
 
 
 class Campaign(Base):
-    """An action on a segment, with a holdout and measured results."""
+    """An action on a segment with a holdout: who got it, who was held out, and the lift.
+
+    Members are split by a stable hash of ``salt`` and their id, so the same customer
+    is always in the same group; :mod:`strata.actions.campaigns` measures the lift.
+    """
 
     __tablename__ = "campaigns"
 
@@ -123,11 +127,22 @@ class Campaign(Base):
     )
     segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200))
+    #: The action's kind (webhook, email, export, set_attribute, tag, add_to_segment).
     kind: Mapped[str] = mapped_column(String(32))
+    #: draft, running or ended.
     status: Mapped[str] = mapped_column(String(16), default="draft")
     holdout_percent: Mapped[float] = mapped_column(default=0.0)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The automation that acts for it (members who enter while it runs are included).
+    automation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("automations.id", ondelete="SET NULL")
+    )
+    #: The event type whose rate measures success (e.g. ``order``).
+    goal_event: Mapped[str | None] = mapped_column(String(100))
+    salt: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
 
 
 class Model(Base):
@@ -284,3 +299,241 @@ class IngestBatch(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     events: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- acting on segments (strata.actions) ---------------------------------------------------
+
+
+class Destination(Base):
+    """Where a workspace sends data: a webhook endpoint, an SMTP server, a marketing tool.
+
+    ``config`` holds what may be shown (URL, host, list id…); ``sealed`` holds the
+    secrets (signing secrets, passwords, API keys), sealed by :mod:`strata.actions.secrets`.
+    """
+
+    __tablename__ = "destinations"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    #: webhook, smtp, mailchimp, klaviyo or hubspot.
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sealed: Mapped[str | None] = mapped_column(Text)
+    #: active or disabled (by hand, or a webhook endpoint that answered 410 Gone).
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookMessage(Base):
+    """One webhook to send to one endpoint; ``msg_id`` is its ``webhook-id`` on every attempt."""
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), index=True
+    )
+    msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    #: The JSON body exactly as sent (and signed).
+    payload: Mapped[str] = mapped_column(Text)
+    #: pending, delivering, delivered, failed (retries used up) or cancelled.
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: A sender holding it until then; another sender leaves it alone.
+    locked_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One try at delivering a webhook: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    #: Why it failed (timeout, refused, redirect…); none when it succeeded.
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float | None]
+    #: The first kilobyte of the response body.
+    response: Mapped[str | None] = mapped_column(Text)
+
+
+class EmailMessage(Base):
+    """One e-mail to one customer, rendered and waiting to be (or already) sent."""
+
+    __tablename__ = "email_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    destination_id: Mapped[int | None] = mapped_column(
+        ForeignKey("destinations.id", ondelete="SET NULL"), index=True
+    )
+    automation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("automations.id", ondelete="SET NULL")
+    )
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    #: pending, sent, failed or suppressed (unsubscribed).
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: The Message-ID header it was sent with.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Unsubscribe(Base):
+    """An address that asked for no more e-mail from a workspace (kept as a SHA-256)."""
+
+    __tablename__ = "unsubscribes"
+    __table_args__ = (UniqueConstraint("workspace_id", "email_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    email_hash: Mapped[str] = mapped_column(String(64))
+    #: link, one-click (RFC 8058) or api.
+    source: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportFile(Base):
+    """A file of a segment's members that Strata wrote and still holds."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
+    #: csv, mailchimp, klaviyo, hubspot, google or meta.
+    format: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sync(Base):
+    """A segment kept in step with a list in a marketing tool (a destination)."""
+
+    __tablename__ = "syncs"
+    __table_args__ = (UniqueConstraint("destination_id", "segment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    #: The remote list (Mailchimp audience and tag, Klaviyo list, HubSpot list) and options.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: new, ok or failed.
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    last_synced_at: Mapped[datetime | None]
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncMember(Base):
+    """A customer a sync has pushed to the remote list (so later runs send only changes)."""
+
+    __tablename__ = "sync_members"
+    __table_args__ = (UniqueConstraint("sync_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_id: Mapped[int] = mapped_column(ForeignKey("syncs.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str | None] = mapped_column(String(320))
+    #: The tool's own id for the person, where it has one (Klaviyo profile, HubSpot contact).
+    remote_id: Mapped[str | None] = mapped_column(String(200))
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Automation(Base):
+    """When (enter, exit, schedule) → optional wait and condition → do (an action)."""
+
+    __tablename__ = "automations"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("segments.id", ondelete="CASCADE"), index=True
+    )
+    #: enter, exit or schedule.
+    trigger: Mapped[str] = mapped_column(String(16))
+    #: For ``schedule``: minutes between runs; each run acts on every member.
+    every_minutes: Mapped[int | None] = mapped_column(Integer)
+    next_run_at: Mapped[datetime | None]
+    wait_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    #: A rule (:mod:`strata.segments.nodes`) the customer must still match when it acts.
+    condition: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: What to do: ``{"kind": "webhook", "destination": 3, ...}`` (see :mod:`strata.actions`).
+    action: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: active or paused.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TriggerFiring(Base):
+    """One customer's entry to, exit from, or scheduled turn in a segment, for one automation."""
+
+    __tablename__ = "trigger_firings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    automation_id: Mapped[int] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    #: enter, exit, schedule or launch (a campaign's members when it starts).
+    change: Mapped[str] = mapped_column(String(16))
+    #: The evaluation instant of the change.
+    at: Mapped[datetime]
+    #: When to act (``at`` plus the automation's wait).
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    #: pending, done, skipped (condition not met), held_out (campaign holdout) or failed.
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
