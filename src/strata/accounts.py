@@ -29,6 +29,7 @@ ROLES = ("owner", "admin", "analyst", "marketer", "viewer")
 _EVERYONE = frozenset(ROLES)
 _BUILDERS = frozenset({"owner", "admin", "analyst"})
 _MANAGERS = frozenset({"owner", "admin"})
+_SENDERS = frozenset({"owner", "admin", "analyst", "marketer"})
 
 #: Every action a route can require, and the roles allowed to do it. ``docs/api.md``
 #: shows this table; ``tests/test_api_roles.py`` checks every route against it.
@@ -46,7 +47,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "segments.write": (_BUILDERS, "create, change and delete segments; RFM, tiers and ICP"),
     "segments.refresh": (_BUILDERS, "re-evaluate segments"),
     "segments.export": (
-        frozenset({"owner", "admin", "analyst", "marketer"}),
+        _SENDERS,
         "download a segment's members with their personal data",
     ),
     "analyses.read": (
@@ -56,6 +57,19 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "models.read": (_EVERYONE, "list fitted models, clusters and predictions"),
     "models.run": (_BUILDERS, "fit models: clusters, lifetime value, churn, propensity"),
     "jobs.read": (_EVERYONE, "follow background jobs"),
+    "destinations.read": (
+        _SENDERS,
+        "list webhooks, SMTP servers and marketing-tool connections, with delivery logs",
+    ),
+    "destinations.manage": (
+        _MANAGERS,
+        "add, change, rotate and remove destinations and their credentials",
+    ),
+    "actions.read": (_EVERYONE, "list automations, campaigns, trigger firings and lift"),
+    "actions.write": (
+        _SENDERS,
+        "create and run automations, campaigns and syncs; replay webhooks; send e-mail",
+    ),
 }
 
 #: Roles that see personal data (e-mail, name, phone…) unmasked.

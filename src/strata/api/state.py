@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 from strata.accounts import Accounts, KeyPrincipal, digest
+from strata.actions.workers import ActionWorkers
 from strata.catalog.models import utcnow
 from strata.config import Settings
 from strata.context import Strata
@@ -31,6 +32,8 @@ class Service:
         #: Held by anything that writes to the warehouse: loads, refreshes, model fits.
         self.write_lock = threading.RLock()
         self.ingest = LiveIngest(self.app, write_lock=self.write_lock)
+        #: Webhook and e-mail senders, the automation runner.
+        self.actions = ActionWorkers(self.app)
         #: Requests per second per API key (in process, or shared through Redis).
         self.rate_limiter = RateLimiter.from_settings(self.settings)
         self._local = threading.local()
@@ -123,6 +126,7 @@ class Service:
         self.app.warehouse  # noqa: B018 - and open the warehouse (a DuckDB file locks here)
         self.jobs.start()
         self.ingest.start()
+        self.actions.start()
         Uploads(self.settings.home).prune()
         for hook in self._hooks_started:
             hook()
@@ -133,6 +137,7 @@ class Service:
         self.flush_key_use()
         self.rate_limiter.close()
         self.ingest.stop()
+        self.actions.stop()
         self.jobs.stop()
         for app in self._siblings:
             if app.__dict__.get("warehouse") is not self.app.warehouse:
