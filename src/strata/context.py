@@ -43,6 +43,19 @@ class Strata:
 
         return ProfileCache.from_settings(self.settings)
 
+    @cached_property
+    def triggers(self):
+        """Who hears of recorded trigger firings (:mod:`strata.actions.triggers`)."""
+        from strata.actions.triggers import Triggers
+
+        return Triggers()
+
+    def segment_changed(self, workspace_id: int, segment_id: int, instant) -> None:
+        """Customers entered or left a segment at ``instant``: fire its automations."""
+        from strata.actions.triggers import record_changes
+
+        record_changes(self, workspace_id, segment_id, instant)
+
     def members_changed(self, workspace_id: int, customer_ids=None) -> None:
         """Memberships of ``customer_ids`` (None: anyone) changed: drop cached profiles."""
         self.profile_cache.invalidate(workspace_id, customer_ids)

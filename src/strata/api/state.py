@@ -33,7 +33,7 @@ class Service:
         self.write_lock = threading.RLock()
         self.ingest = LiveIngest(self.app, write_lock=self.write_lock)
         #: Webhook and e-mail senders, the automation runner.
-        self.actions = ActionWorkers(self.app)
+        self.actions = ActionWorkers(self.app, stores=self)
         #: Requests per second per API key (in process, or shared through Redis).
         self.rate_limiter = RateLimiter.from_settings(self.settings)
         self._local = threading.local()
@@ -95,6 +95,7 @@ class Service:
             app = Strata(self.settings)
             app.__dict__["sessions"] = self.app.sessions
             app.__dict__["profile_cache"] = self.app.profile_cache
+            app.__dict__["triggers"] = self.app.triggers
             app.__dict__["warehouse"] = wh.sibling() if wh.concurrent else wh
             self._local.app = app
             self._siblings.append(app)

@@ -781,6 +781,7 @@ class LiveIngest:
         app = Strata(self.app.settings)
         app.__dict__["sessions"] = self.app.sessions
         app.__dict__["profile_cache"] = self.app.profile_cache
+        app.__dict__["triggers"] = self.app.triggers
         app.__dict__["warehouse"] = wh.sibling() if wh.concurrent else wh
         self._loader_app = app
         self._stop.clear()

@@ -383,6 +383,7 @@ class Segments:
         self._record(seg.id, change.members, ref)
         if change.joined or change.left:
             self.app.members_changed(self.ws.id)
+            self.app.segment_changed(self.ws.id, seg.id, ref.instant)
         self.refresh(self.dependents(name))
         unmatched = [v for v in cleaned if v not in matched]
         return (
@@ -563,6 +564,7 @@ class Segments:
         if change.joined or change.left:
             ids = None if within is None else within.column("customer_id").to_pylist()
             self.app.members_changed(self.ws.id, ids)
+            self.app.segment_changed(self.ws.id, seg.id, ref.instant)
         return Refreshed(
             seg.name,
             seg.kind,

@@ -1,0 +1,126 @@
+"""Triggers: who entered or left a segment, recorded once for each automation that listens.
+
+Every evaluation that changes a segment (a refresh, an import, a live event, a static
+list) stores its joins and exits in the warehouse's ``memberships`` table stamped with
+the evaluation's instant. :func:`record_changes` reads back exactly those rows and writes
+one :class:`~strata.catalog.TriggerFiring` per customer and listening automation, in the
+same process, then wakes the automation runner: so an entry reaches a webhook receiver
+within a second of the refresh or ingest that caused it. Firings are the outbox: the
+runner acts on them later (after the automation's wait), and every one stays on record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+
+import ibis
+import sqlalchemy as sa
+
+from strata.catalog import Automation, TriggerFiring
+from strata.catalog.models import utcnow
+
+#: What a listener hears: a workspace had new firings recorded.
+Listener = Callable[[int], None]
+
+
+class Triggers:
+    """Listeners told when firings were recorded (the runner's ``wake``), shared per process."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def listen(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def forget(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def fired(self, workspace_id: int) -> None:
+        for listener in list(self._listeners):
+            listener(workspace_id)
+
+
+def listening(app, workspace_id: int, segment_id: int) -> list[Automation]:
+    """Active enter/exit automations on one segment."""
+    with app.session() as s:
+        return list(
+            s.scalars(
+                sa.select(Automation).where(
+                    Automation.workspace_id == workspace_id,
+                    Automation.segment_id == segment_id,
+                    Automation.status == "active",
+                    Automation.trigger.in_(("enter", "exit")),
+                )
+            )
+        )
+
+
+def changed_ids(app, workspace_id: int, segment_id: int, instant: dt.datetime, change: str):
+    """Customers who entered (``enter``) or left (``exit``) the segment at ``instant``."""
+    m = app.warehouse.table(workspace_id, "memberships")
+    at = ibis.literal(instant, type="timestamp")
+    column = m.joined_at if change == "enter" else m.left_at
+    ids = m.filter(m.segment_id == segment_id, column == at).select("customer_id").to_pyarrow()
+    return sorted(int(i) for i in ids.column("customer_id").to_pylist())
+
+
+def record_changes(app, workspace_id: int, segment_id: int, instant: dt.datetime) -> int:
+    """Record the firings of one evaluation of a segment; how many were recorded."""
+    automations = listening(app, workspace_id, segment_id)
+    if not automations:
+        return 0
+    ids = {
+        change: changed_ids(app, workspace_id, segment_id, instant, change)
+        for change in {a.trigger for a in automations}
+    }
+    return add_firings(
+        app,
+        workspace_id,
+        [(a, ids[a.trigger]) for a in automations],
+        change=None,
+        at=instant,
+    )
+
+
+def add_firings(
+    app,
+    workspace_id: int,
+    groups: Sequence[tuple[Automation, Sequence[int]]],
+    *,
+    change: str | None,
+    at: dt.datetime,
+) -> int:
+    """One pending firing per customer of each ``(automation, ids)``; due after its wait.
+
+    ``change`` names the change (``schedule``, ``launch``); ``None`` uses each
+    automation's trigger (``enter`` or ``exit``).
+    """
+    now = utcnow()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "automation_id": a.id,
+            "segment_id": a.segment_id,
+            "customer_id": cid,
+            "change": change or a.trigger,
+            "at": at,
+            "due_at": now + dt.timedelta(seconds=a.wait_seconds or 0),
+            "status": "pending",
+            "created_at": now,
+        }
+        for a, ids in groups
+        for cid in ids
+    ]
+    if not rows:
+        return 0
+    with app.session() as s:
+        s.execute(sa.insert(TriggerFiring), rows)
+        s.commit()
+    app.triggers.fired(workspace_id)
+    return len(rows)
