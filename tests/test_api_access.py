@@ -119,6 +119,8 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     """A member of workspace A sends, through A's routes, the ids of B's objects."""
     import pyarrow as pa
 
+    from strata.actions.automations import Automations
+    from strata.actions.campaigns import Campaigns
     from strata.ingest.pipeline import load_batch
     from strata.models.cluster import run_clustering
     from strata.models.store import ModelStore
@@ -144,6 +146,9 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     b_ws = app.workspace("ids-b")
     Segments(app, b_ws).save_static("Secret B list", ["C0000001", "C0000002"])
     segment_id = Segments(app, b_ws).get("Secret B list").id
+    tag = {"kind": "tag", "tag": "secret"}
+    automation = Automations(app, b_ws).create("Secret B flow", "Secret B list", "enter", tag)
+    campaign = Campaigns(app, b_ws).create("Secret B campaign", "Secret B list", tag)
     run_clustering(app, "ids-b", k=3)
     model_id = ModelStore(app, b_ws).list()[0].id
     job = server.service.jobs.submit(b, "test", {}, lambda progress: {"done": True})
@@ -160,6 +165,8 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     secret_email = app.warehouse.table(b_ws.id, "customers").email.max().to_pyarrow().as_py()
     ids = {
         "segment_id": str(segment_id),
+        "automation_id": str(automation.id),
+        "campaign_id": str(campaign.id),
         "model_id": str(model_id),
         "import_id": str(report["import_id"]),
         "upload_id": str(upload.json()["id"]),

@@ -1479,6 +1479,13 @@ def _date(text: str) -> dt.date:
         raise StrataError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+# Command groups written in modules of their own (they import the options above).
+from strata import cli_automations  # noqa: E402
+
+app.add_typer(cli_automations.automations_app, name="automations")
+app.add_typer(cli_automations.campaigns_app, name="campaigns")
+
+
 def main() -> None:
     """Entry point: Strata's own errors print as one line with their exit code."""
     try:

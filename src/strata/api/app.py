@@ -17,6 +17,8 @@ from strata.api.requestid import RequestIdFilter, RequestIdMiddleware
 from strata.api.routes import (
     analyses,
     auth,
+    automations,
+    campaigns,
     customers,
     imports,
     ingest,
@@ -90,6 +92,8 @@ ROUTERS = [
     segment_settings,
     models,
     analyses,
+    automations,
+    campaigns,
     jobs,
     profiles,
 ]
