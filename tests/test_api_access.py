@@ -121,6 +121,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
 
     from strata.actions.automations import Automations
     from strata.actions.campaigns import Campaigns
+    from strata.actions.exports import Exports
     from strata.ingest.pipeline import load_batch
     from strata.models.cluster import run_clustering
     from strata.models.store import ModelStore
@@ -149,6 +150,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     tag = {"kind": "tag", "tag": "secret"}
     automation = Automations(app, b_ws).create("Secret B flow", "Secret B list", "enter", tag)
     campaign = Campaigns(app, b_ws).create("Secret B campaign", "Secret B list", tag)
+    export = Exports(app, b_ws).export("Secret B list", "csv")
     run_clustering(app, "ids-b", k=3)
     model_id = ModelStore(app, b_ws).list()[0].id
     job = server.service.jobs.submit(b, "test", {}, lambda progress: {"done": True})
@@ -167,6 +169,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
         "segment_id": str(segment_id),
         "automation_id": str(automation.id),
         "campaign_id": str(campaign.id),
+        "export_id": str(export.id),
         "model_id": str(model_id),
         "import_id": str(report["import_id"]),
         "upload_id": str(upload.json()["id"]),

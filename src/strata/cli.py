@@ -17,10 +17,12 @@ from typing import Annotated, Any
 import click
 import typer
 import typer.core
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from strata.cli_common import JsonOpt, WorkspaceOpt, err, out
+from strata.cli_common import open_app as _app
+from strata.cli_common import print_json as _print_json
 from strata.errors import StrataError
 
 app = typer.Typer(
@@ -80,19 +82,7 @@ app.add_typer(imports_app, name="imports")
 app.add_typer(customers_app, name="customers")
 app.add_typer(analyze_app, name="analyze")
 
-out = Console()
-err = Console(stderr=True)
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace to use (default: $STRATA_WORKSPACE or 'default').",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
@@ -101,16 +91,6 @@ AsOfOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _app():
-    from strata.context import Strata
-
-    return Strata()
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 class _StageProgress:
@@ -1480,10 +1460,11 @@ def _date(text: str) -> dt.date:
 
 
 # Command groups written in modules of their own (they import the options above).
-from strata import cli_automations  # noqa: E402
+from strata import cli_automations, cli_exports  # noqa: E402
 
 app.add_typer(cli_automations.automations_app, name="automations")
 app.add_typer(cli_automations.campaigns_app, name="campaigns")
+app.add_typer(cli_exports.app, name="exports")
 
 
 def main() -> None:

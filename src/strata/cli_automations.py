@@ -21,7 +21,9 @@ import typer
 import yaml
 from rich.table import Table
 
-from strata.cli import JsonOpt, WorkspaceOpt, _app, _print_json, out
+from strata.cli_common import JsonOpt, WorkspaceOpt, out
+from strata.cli_common import open_app as _app
+from strata.cli_common import print_json as _print_json
 from strata.errors import InputError
 
 automations_app = typer.Typer(

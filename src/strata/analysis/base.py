@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from strata.catalog import Segment, Workspace
 from strata.context import Strata
+from strata.csvsafe import neutralise
 from strata.errors import InputError, NotFound
 from strata.segments.compile import REFUND_EVENT
 from strata.segments.engine import Segments
@@ -321,10 +322,6 @@ def execute(expr: ibis.Table) -> pd.DataFrame:
     return expr.to_pyarrow().to_pandas().reset_index(drop=True)
 
 
-#: A text cell starting with one of these is run as a formula by spreadsheets.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_text(frame: pd.DataFrame) -> str:
     """``frame`` as CSV; text cells a spreadsheet would run as a formula get a leading quote."""
     import csv
@@ -339,10 +336,6 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
     if isinstance(value, list | dict):
         value = " & ".join(map(str, value)) if isinstance(value, list) else str(value)
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
+    return neutralise(value)

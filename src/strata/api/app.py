@@ -20,6 +20,7 @@ from strata.api.routes import (
     automations,
     campaigns,
     customers,
+    exports,
     imports,
     ingest,
     jobs,
@@ -94,6 +95,7 @@ ROUTERS = [
     analyses,
     automations,
     campaigns,
+    exports,
     jobs,
     profiles,
 ]

@@ -434,7 +434,7 @@ class ExportFile(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
     segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
-    #: csv, mailchimp, klaviyo, hubspot, google or meta.
+    #: csv, mailchimp, klaviyo, hubspot, google, google_hashed or meta.
     format: Mapped[str] = mapped_column(String(32))
     path: Mapped[str] = mapped_column(Text)
     rows: Mapped[int] = mapped_column(Integer)

@@ -25,6 +25,7 @@ from strata.api.schemas import ERRORS, JobPublic, PageOf, Schema
 from strata.api.state import Service
 from strata.catalog import Segment
 from strata.context import Strata
+from strata.csvsafe import neutralise
 from strata.errors import Conflict, InputError, NotFound
 from strata.models.store import jsonable
 from strata.segments import nodes as N
@@ -466,19 +467,6 @@ def export_members(
     )
 
 
-#: A cell a spreadsheet would run as a formula starts with one of these (OWASP, CSV injection).
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """A value as a CSV cell; text a spreadsheet would take for a formula gets a leading '."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
 def _csv_rows(svc: Service, workspace_id: int, segment_id: int) -> Iterator[str]:
     # Each batch is read on whichever thread Starlette iterates on, so each takes the
     # stores afresh; pages follow the customer number, so none is read twice.
@@ -506,7 +494,7 @@ def _csv_rows(svc: Service, workspace_id: int, segment_id: int) -> Iterator[str]
             header = [*columns, "joined_at"]
             writer.writerow(header)
         for row in batch:
-            writer.writerow([_cell(row[c]) for c in header])
+            writer.writerow([neutralise(row[c]) for c in header])
         yield buf.getvalue()
         if len(batch) < CSV_BATCH:
             return
