@@ -24,6 +24,8 @@ WS_PREFIX = "/api/v1/workspaces/{workspace_id}"
 VALID_BODIES = {
     ("PATCH", WS_PREFIX + "/members/{member_id}"): {"role": "viewer"},
     ("PATCH", WS_PREFIX + "/segments/{segment_id}"): {"description": "changed"},
+    ("PATCH", WS_PREFIX + "/email/servers/{destination_id}"): {"from_name": "x"},
+    ("POST", WS_PREFIX + "/email/servers/{destination_id}/test"): {"to": "x@example.com"},
 }
 #: Routes a role check must not run for real (it would end the test's own workspace).
 DESTRUCTIVE = {("DELETE", WS_PREFIX)}
@@ -122,6 +124,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     from strata.actions.automations import Automations
     from strata.actions.campaigns import Campaigns
     from strata.actions.exports import Exports
+    from strata.catalog import Destination
     from strata.ingest.pipeline import load_batch
     from strata.models.cluster import run_clustering
     from strata.models.store import ModelStore
@@ -151,6 +154,20 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     automation = Automations(app, b_ws).create("Secret B flow", "Secret B list", "enter", tag)
     campaign = Campaigns(app, b_ws).create("Secret B campaign", "Secret B list", tag)
     export = Exports(app, b_ws).export("Secret B list", "csv")
+    with app.session() as s:  # as Mailer.add_server stores it, without its DNS check
+        smtp = Destination(
+            workspace_id=b_ws.id,
+            name="Secret B smtp",
+            kind="smtp",
+            config={
+                "host": "smtp.b.example",
+                "port": 587,
+                "security": "starttls",
+                "from_address": "b@b.example",
+            },
+        )
+        s.add(smtp)
+        s.commit()
     run_clustering(app, "ids-b", k=3)
     model_id = ModelStore(app, b_ws).list()[0].id
     job = server.service.jobs.submit(b, "test", {}, lambda progress: {"done": True})
@@ -170,6 +187,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
         "automation_id": str(automation.id),
         "campaign_id": str(campaign.id),
         "export_id": str(export.id),
+        "destination_id": str(smtp.id),
         "model_id": str(model_id),
         "import_id": str(report["import_id"]),
         "upload_id": str(upload.json()["id"]),

@@ -1460,11 +1460,12 @@ def _date(text: str) -> dt.date:
 
 
 # Command groups written in modules of their own (they import the options above).
-from strata import cli_automations, cli_exports  # noqa: E402
+from strata import cli_automations, cli_email, cli_exports  # noqa: E402
 
 app.add_typer(cli_automations.automations_app, name="automations")
 app.add_typer(cli_automations.campaigns_app, name="campaigns")
 app.add_typer(cli_exports.app, name="exports")
+app.add_typer(cli_email.app, name="email")
 
 
 def main() -> None:

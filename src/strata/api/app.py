@@ -20,6 +20,7 @@ from strata.api.routes import (
     automations,
     campaigns,
     customers,
+    email,
     exports,
     imports,
     ingest,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for module in UNVERSIONED:
         app.include_router(module.router)
     app.include_router(ingest.admin_router, prefix=API_PREFIX)
+    app.include_router(email.public_router)  # the unsubscribe pages of e-mails
 
     @app.get(f"{API_PREFIX}/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -95,6 +97,7 @@ ROUTERS = [
     analyses,
     automations,
     campaigns,
+    email,
     exports,
     jobs,
     profiles,
