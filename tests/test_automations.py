@@ -303,3 +303,61 @@ def test_entries_and_exits_are_read_back_exactly_on_spark(spark_url, tmp_path):
         got = {(f.change, f.customer_id) for f in firings(app)}
         assert got == {("enter", i) for i in after - before} | {("exit", i) for i in before - after}
         assert len(got) == 6
+
+
+def test_an_automation_emails_and_exports_the_customers_who_entered(tmp_path):
+    import dataclasses
+
+    from strata.actions.email import Mailer, MailSender
+    from strata.actions.exports import Exports
+    from strata.context import Strata
+    from tests.conftest import duckdb_settings
+    from tests.test_email import Smtp
+
+    settings = dataclasses.replace(duckdb_settings(tmp_path), webhook_allow=("127.0.0.1",))
+    smtp = Smtp().start()
+    try:
+        with Strata(settings) as app:
+            ws = app.workspace(create=True)
+            app.warehouse.load(ws.id, shop_batch(), new_columns=NEW_COLUMNS)
+            segs = Segments(app)
+            segs.save(spec("Recent buyers", RECENT_BUYERS), as_of=at("2024-06-01"))
+            Mailer(app, ws).add_server(
+                "shop smtp",
+                "127.0.0.1",
+                smtp.port,
+                security="none",
+                from_address="news@shop.example",
+            )
+            template = {"subject": "Welcome back, {{ customer.first_name }}", "text": "Hi!"}
+            autos = Automations(app, ws)
+            autos.create(
+                "mail",
+                "Recent buyers",
+                "enter",
+                {"kind": "email", "destination": "shop smtp", "template": template},
+            )
+            autos.create("file", "Recent buyers", "enter", {"kind": "export", "format": "csv"})
+            before = current(segs, "Recent buyers")
+            segs.refresh(["Recent buyers"], as_of=at("2024-06-15"))
+            entered = current(segs, "Recent buyers") - before
+            assert AutomationRunner(app).run_due() == 2 * len(entered)
+            MailSender(app).send_due()
+            customers = segs.wh.table(ws.id, "customers")
+            rows = customers.filter(customers.customer_id.isin(list(entered))).to_pyarrow()
+            emails = {e.lower() for e in rows.column("email").to_pylist() if e}
+            got = smtp.inbox.messages()
+            assert {m["To"].addresses[0].addr_spec.lower() for m in got} == emails
+            first = {
+                (r["email"] or "").lower(): (r["name"] or "").split(" ")[0]
+                for r in rows.to_pylist()
+            }
+            for m in got:
+                expected = f"Welcome back, {first[m['To'].addresses[0].addr_spec.lower()]}"
+                assert m["Subject"] == expected.strip()
+            total, files = Exports(app, ws).list()
+            assert total == 1 and files[0].rows == len(entered)
+            written = Exports(app, ws).path(files[0].id).read_text().splitlines()
+            assert len(written) == 1 + len(entered)
+    finally:
+        smtp.stop()
