@@ -124,6 +124,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     from strata.actions.automations import Automations
     from strata.actions.campaigns import Campaigns
     from strata.actions.exports import Exports
+    from strata.actions.syncs import Syncs
     from strata.catalog import Destination
     from strata.ingest.pipeline import load_batch
     from strata.models.cluster import run_clustering
@@ -154,6 +155,9 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     automation = Automations(app, b_ws).create("Secret B flow", "Secret B list", "enter", tag)
     campaign = Campaigns(app, b_ws).create("Secret B campaign", "Secret B list", tag)
     export = Exports(app, b_ws).export("Secret B list", "csv")
+    b_syncs = Syncs(app, b_ws)
+    b_dest = b_syncs.add_destination("Secret B dest", "hubspot", api_key="pat-secret-b-0000")
+    b_sync = b_syncs.create(b_dest.id, "Secret B list", list_id="7")
     with app.session() as s:  # as Mailer.add_server stores it, without its DNS check
         smtp = Destination(
             workspace_id=b_ws.id,
@@ -188,6 +192,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
         "campaign_id": str(campaign.id),
         "export_id": str(export.id),
         "destination_id": str(smtp.id),
+        "sync_id": str(b_sync.id),
         "model_id": str(model_id),
         "import_id": str(report["import_id"]),
         "upload_id": str(upload.json()["id"]),

@@ -29,6 +29,7 @@ from strata.api.routes import (
     profiles,
     segment_settings,
     segments,
+    syncs,
     workspaces,
 )
 from strata.api.state import Service
@@ -101,6 +102,7 @@ ROUTERS = [
     exports,
     jobs,
     profiles,
+    syncs,
 ]
 #: Route modules with paths of their own (the Segment-compatible ``/v1`` ingest).
 UNVERSIONED = [ingest]
