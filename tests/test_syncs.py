@@ -852,3 +852,32 @@ def test_the_commands_add_a_destination_create_run_and_remove_a_sync(tmp_path, f
     )
     assert isinstance(failed.exception, InputError)
     assert fake.refused == []
+
+
+def test_a_segment_change_makes_its_sync_due_and_the_runner_sends_it(app, fake, sleeps):
+    from strata.actions.automations import AutomationRunner
+    from strata.actions.triggers import SYNC_EVERY
+    from strata.catalog import Sync
+    from strata.catalog.models import utcnow
+
+    syncs = syncs_of(app, sleeps)
+    members(app, ["C1", "C3"])
+    _, sync = connect(syncs, fake, "hubspot")
+    assert syncs.get(sync.id).due_at is None  # made after the change: nothing due yet
+    syncs.run(sync.id)
+    fake.clear()
+
+    members(app, ["C1", "C3", "C4"])  # C4 enters
+    due = syncs.get(sync.id).due_at
+    # Just synced: due once the minimum interval has passed, not at once.
+    assert due == syncs.get(sync.id).last_synced_at + SYNC_EVERY
+    runner = AutomationRunner(app)
+    runner.run_due()
+    assert fake.sent() == []
+    with app.session() as s:
+        s.get(Sync, sync.id).due_at = utcnow()
+        s.commit()
+    runner.run_due()
+    assert fake.hubspot_list("7") == {"a@shop.io", "b@shop.io", "c@shop.io"}
+    assert syncs.get(sync.id).due_at is None
+    assert fake.refused == []

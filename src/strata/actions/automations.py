@@ -39,7 +39,15 @@ import ibis.expr.datatypes as idt
 import pyarrow as pa
 import sqlalchemy as sa
 
-from strata.catalog import Automation, Campaign, Destination, Segment, TriggerFiring, Workspace
+from strata.catalog import (
+    Automation,
+    Campaign,
+    Destination,
+    Segment,
+    Sync,
+    TriggerFiring,
+    Workspace,
+)
 from strata.catalog.models import utcnow
 from strata.context import Strata
 from strata.errors import InputError, NotFound, StrataError
@@ -65,6 +73,8 @@ MAX_WAIT = 366 * 24 * 3600
 MIN_EVERY = 5
 #: A firing claimed by a runner that died is taken up again after this long.
 STALE_CLAIM = dt.timedelta(minutes=10)
+#: A sync that failed on its own is tried again after this long.
+SYNC_RETRY = dt.timedelta(minutes=5)
 
 
 class Automations:
@@ -418,8 +428,9 @@ class AutomationRunner:
                 self._wake.wait(self.poll)
 
     def run_due(self) -> int:
-        """One pass: start due schedules, then act on one batch of due firings."""
+        """One pass: start due schedules and syncs, then act on one batch of due firings."""
         self._run_schedules()
+        self._run_syncs()
         claim = f"claim:{utcnow().isoformat()}:{uuid.uuid4().hex}"
         firings = self._claim(claim)
         by_automation: dict[int, list[TriggerFiring]] = {}
@@ -529,6 +540,31 @@ class AutomationRunner:
             with self.stores.reading() as app:
                 ids = _current_members(app, a.workspace_id, a.segment_id)
             add_firings(self.app, a.workspace_id, [(a, ids)], change="schedule", at=now)
+
+    # -- syncs ----------------------------------------------------------------------------
+    def _run_syncs(self) -> None:
+        """Syncs whose segment changed: send the entries and exits (a failure retries later)."""
+        from strata.actions.syncs import Syncs
+
+        now = utcnow()
+        with self.app.session() as s:
+            due = list(s.scalars(sa.select(Sync).where(Sync.due_at <= now)))
+            for sync in due:  # taken: changes from now on make it due again
+                sync.due_at = None
+            s.commit()
+        for sync in due:
+            with self.app.session() as s:
+                ws = s.get(Workspace, sync.workspace_id)
+            try:
+                with self.stores.reading() as app:
+                    Syncs(app, ws).run(sync.id)
+            except StrataError as exc:
+                log.warning("sync %s failed: %s", sync.id, exc)
+                with self.app.session() as s:
+                    row = s.get(Sync, sync.id)
+                    if row is not None and row.due_at is None:
+                        row.due_at = utcnow() + SYNC_RETRY
+                    s.commit()
 
     # -- acting ---------------------------------------------------------------------------
     def _act(self, automation_id: int, firings: list[TriggerFiring]) -> None:

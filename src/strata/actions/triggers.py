@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 import ibis
 import sqlalchemy as sa
 
-from strata.catalog import Automation, TriggerFiring
+from strata.catalog import Automation, Sync, TriggerFiring
 from strata.catalog.models import utcnow
 
 #: What a listener hears: a workspace had new firings recorded.
 Listener = Callable[[int], None]
+#: A sync runs on its own at most this often (marketing tools limit their APIs).
+SYNC_EVERY = dt.timedelta(seconds=60)
 
 
 class Triggers:
@@ -72,6 +74,7 @@ def changed_ids(app, workspace_id: int, segment_id: int, instant: dt.datetime, c
 
 def record_changes(app, workspace_id: int, segment_id: int, instant: dt.datetime) -> int:
     """Record the firings of one evaluation of a segment; how many were recorded."""
+    syncs_due(app, workspace_id, segment_id)
     automations = listening(app, workspace_id, segment_id)
     if not automations:
         return 0
@@ -124,3 +127,22 @@ def add_firings(
         s.commit()
     app.triggers.fired(workspace_id)
     return len(rows)
+
+
+def syncs_due(app, workspace_id: int, segment_id: int) -> None:
+    """The segment changed: its syncs are due (at most once per :data:`SYNC_EVERY`)."""
+    now = utcnow()
+    with app.session() as s:
+        syncs = s.scalars(
+            sa.select(Sync).where(Sync.workspace_id == workspace_id, Sync.segment_id == segment_id)
+        ).all()
+        for sync in syncs:
+            if (sync.config or {}).get("auto", True) is False:
+                continue
+            soonest = now if sync.last_synced_at is None else sync.last_synced_at + SYNC_EVERY
+            due = max(now, soonest)
+            if sync.due_at is None or sync.due_at > due:
+                sync.due_at = due
+        s.commit()
+    if syncs:
+        app.triggers.fired(workspace_id)

@@ -462,6 +462,8 @@ class Sync(Base):
     #: new, ok or failed.
     status: Mapped[str] = mapped_column(String(16), default="new")
     last_synced_at: Mapped[datetime | None]
+    #: When to run again on its own: set when the segment changes (see strata.actions.triggers).
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
