@@ -125,6 +125,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     from strata.actions.campaigns import Campaigns
     from strata.actions.exports import Exports
     from strata.actions.syncs import Syncs
+    from strata.actions.webhooks import Webhooks
     from strata.catalog import Destination
     from strata.ingest.pipeline import load_batch
     from strata.models.cluster import run_clustering
@@ -155,6 +156,8 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     automation = Automations(app, b_ws).create("Secret B flow", "Secret B list", "enter", tag)
     campaign = Campaigns(app, b_ws).create("Secret B campaign", "Secret B list", tag)
     export = Exports(app, b_ws).export("Secret B list", "csv")
+    b_hook, _ = Webhooks(app, b_ws).create("Secret B hook", "https://hooks.b.example/in")
+    b_msg = Webhooks(app, b_ws).enqueue(b_hook.id, "segment.entered", {"n": 1})
     b_syncs = Syncs(app, b_ws)
     b_dest = b_syncs.add_destination("Secret B dest", "hubspot", api_key="pat-secret-b-0000")
     b_sync = b_syncs.create(b_dest.id, "Secret B list", list_id="7")
@@ -193,6 +196,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
         "export_id": str(export.id),
         "destination_id": str(smtp.id),
         "sync_id": str(b_sync.id),
+        "message_id": str(b_msg.id),
         "model_id": str(model_id),
         "import_id": str(report["import_id"]),
         "upload_id": str(upload.json()["id"]),

@@ -1460,13 +1460,20 @@ def _date(text: str) -> dt.date:
 
 
 # Command groups written in modules of their own (they import the options above).
-from strata import cli_automations, cli_email, cli_exports, cli_syncs  # noqa: E402
+from strata import (  # noqa: E402
+    cli_automations,
+    cli_email,
+    cli_exports,
+    cli_syncs,
+    cli_webhooks,
+)
 
 app.add_typer(cli_automations.automations_app, name="automations")
 app.add_typer(cli_automations.campaigns_app, name="campaigns")
 app.add_typer(cli_exports.app, name="exports")
 app.add_typer(cli_email.app, name="email")
 app.add_typer(cli_syncs.app, name="syncs")
+app.add_typer(cli_webhooks.app, name="webhooks")
 
 
 def main() -> None:

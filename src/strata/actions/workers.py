@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cached_property
 
 from strata.context import Strata
@@ -42,19 +41,14 @@ class ActionWorkers:
             on_mail=lambda: self.mail.wake(),
         )
 
-    def _present(self) -> list[str]:
-        names = {
-            "webhooks": "strata.actions.webhooks",
-            "mail": "strata.actions.email",
-            "automations": "strata.actions.automations",
-        }
-        return [n for n, module in names.items() if importlib.util.find_spec(module)]
+    #: Started in this order, stopped in the reverse one.
+    WORKERS = ("webhooks", "mail", "automations")
 
     def start(self) -> None:
-        for name in self._present():
+        for name in self.WORKERS:
             getattr(self, name).start()
 
     def stop(self) -> None:
-        for name in reversed(self._present()):
+        for name in reversed(self.WORKERS):
             if name in self.__dict__:
                 self.__dict__[name].stop()

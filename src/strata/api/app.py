@@ -30,6 +30,7 @@ from strata.api.routes import (
     segment_settings,
     segments,
     syncs,
+    webhooks,
     workspaces,
 )
 from strata.api.state import Service
@@ -103,6 +104,7 @@ ROUTERS = [
     jobs,
     profiles,
     syncs,
+    webhooks,
 ]
 #: Route modules with paths of their own (the Segment-compatible ``/v1`` ingest).
 UNVERSIONED = [ingest]
