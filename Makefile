@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/analysis_bench.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/profile_bench.py
+	$(BIN)/python bench/actions_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
