@@ -204,7 +204,7 @@ def test_bad_automations_are_refused_with_a_clear_message(segs):
             "enter",
             {"kind": "set_attribute", "attribute": "country", "value": 3},
         )
-    with pytest.raises(NotFound, match="no destination"):
+    with pytest.raises(NotFound, match="no webhook endpoint 999"):
         autos.create("a", "Recent buyers", "enter", {"kind": "webhook", "destination": 999})
     autos.create("a", "Recent buyers", "enter", tag)
     with pytest.raises(InputError, match="already exists"):

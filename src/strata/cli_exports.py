@@ -6,44 +6,27 @@ a command runs, so ``strata --help`` stays quick.
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from strata.cli_common import JsonOpt, WorkspaceOpt, out
+from strata.cli_common import open_app as _open
+from strata.cli_common import print_json as _print_json
 
 app = typer.Typer(
     help="Export a segment's members as CSV, or for Mailchimp, Klaviyo, HubSpot, Google, Meta.",
     no_args_is_help=True,
 )
-out = Console()
-
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace to use (default: $STRATA_WORKSPACE or 'default').",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _exports(strata, workspace: str | None):
     from strata.actions.exports import Exports
 
     return Exports(strata, workspace)
-
-
-def _open():
-    from strata.context import Strata
-
-    return Strata()
 
 
 def _info(ex, row) -> dict[str, Any]:
@@ -56,10 +39,6 @@ def _info(ex, row) -> dict[str, Any]:
         "path": str(ex.app.settings.home / row.path),
         "created_at": row.created_at.isoformat(timespec="seconds"),
     }
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 @app.command("create")

@@ -8,49 +8,27 @@ command line, where they would stay in the shell's history.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from strata.cli_common import JsonOpt, WorkspaceOpt, out
+from strata.cli_common import open_app as _open
+from strata.cli_common import print_json as _print_json
 from strata.errors import InputError
 
 app = typer.Typer(
     help="Keep segments in step with lists in Mailchimp, Klaviyo and HubSpot.",
     no_args_is_help=True,
 )
-out = Console()
-
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace to use (default: $STRATA_WORKSPACE or 'default').",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _syncs(strata, workspace: str | None):
     from strata.actions.syncs import Syncs
 
     return Syncs(strata, workspace)
-
-
-def _open():
-    from strata.context import Strata
-
-    return Strata()
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 @app.command("destination-add")
@@ -119,8 +97,9 @@ def destinations(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None
         out.print("No destinations yet: `strata syncs destination-add NAME --kind mailchimp`.")
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("id", "name", "kind", "key", "status", "settings"):
+    for col in ("id", "name", "kind", "key", "status"):
         table.add_column(col, no_wrap=True)
+    table.add_column("settings", overflow="fold")  # the long one wraps; names stay whole
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         table.add_row(

@@ -9,42 +9,25 @@ one pass.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from strata.cli_common import JsonOpt, WorkspaceOpt, out
+from strata.cli_common import open_app as _open
+from strata.cli_common import print_json as _print_json
 from strata.errors import NotFound
 
 app = typer.Typer(
     help="Webhook endpoints: signed deliveries (Standard Webhooks), retries, log, replay.",
     no_args_is_help=True,
 )
-out = Console()
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace to use (default: $STRATA_WORKSPACE or 'default').",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 EndpointArg = Annotated[str, typer.Argument(help="The endpoint's id or name.", show_default=False)]
 MessageArg = Annotated[
     str, typer.Argument(help="The message's id or webhook-id (msg_…).", show_default=False)
 ]
-
-
-def _open():
-    from strata.context import Strata
-
-    return Strata()
 
 
 def _hooks(strata, workspace: str | None):
@@ -65,10 +48,6 @@ def _endpoint(hooks, ref: str):
 
 def _message_ref(ref: str) -> int | str:
     return int(ref) if ref.isdigit() else ref
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 def _message(msg) -> dict[str, Any]:

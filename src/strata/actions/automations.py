@@ -39,6 +39,7 @@ import ibis.expr.datatypes as idt
 import pyarrow as pa
 import sqlalchemy as sa
 
+from strata.actions.destinations import destination_of
 from strata.catalog import (
     Automation,
     Campaign,
@@ -295,20 +296,10 @@ def check_action(app: Strata, ws: Workspace, action: dict[str, Any]) -> dict[str
 
 
 def _destination(app: Strata, ws: Workspace, destination: Any, kind: str) -> Destination:
-    with app.session() as s:
-        if isinstance(destination, int) or (isinstance(destination, str) and destination.isdigit()):
-            dest = s.get(Destination, int(destination))
-        else:
-            dest = s.scalar(
-                sa.select(Destination).where(
-                    Destination.workspace_id == ws.id, Destination.name == str(destination)
-                )
-            )
-    if dest is None or dest.workspace_id != ws.id:
-        raise NotFound(f"no destination {destination!r} in this workspace")
-    if dest.kind != kind:
-        raise InputError(f"destination {dest.name!r} is a {dest.kind} destination, not {kind}")
-    return dest
+    label = "webhook endpoint" if kind == "webhook" else "SMTP server"
+    if destination is None or destination == "":
+        raise InputError(f"say which {label} to use: destination=NAME or id")
+    return destination_of(app, ws, destination, [kind], label)
 
 
 def _attribute_type(app: Strata, ws: Workspace, name: str, value: Any) -> idt.DataType:

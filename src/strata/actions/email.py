@@ -59,6 +59,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
+from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.secrets import Sealer
 from strata.actions.ssrf import Guard, resolve
 from strata.catalog import Destination, EmailMessage, Unsubscribe, Workspace
@@ -579,21 +580,10 @@ class Mailer:
             raise Conflict(f"a destination named {name!r} exists; choose another name")
 
     def servers(self) -> list[Destination]:
-        with self.app.session() as s:
-            return list(
-                s.scalars(
-                    sa.select(Destination)
-                    .where(Destination.workspace_id == self.ws.id, Destination.kind == KIND)
-                    .order_by(Destination.id)
-                )
-            )
+        return destinations_of(self.app, self.ws, [KIND])
 
     def server(self, destination_id: int) -> Destination:
-        with self.app.session() as s:
-            dest = s.get(Destination, destination_id)
-        if dest is None or dest.workspace_id != self.ws.id or dest.kind != KIND:
-            raise NotFound(f"no SMTP server {destination_id} in this workspace")
-        return dest
+        return destination_of(self.app, self.ws, int(destination_id), [KIND], "SMTP server")
 
     def update_server(self, destination_id: int, **fields: Any) -> Destination:
         """Change settings; ``password=None`` removes the password, a string replaces it.

@@ -46,6 +46,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.secrets import Sealer
 from strata.actions.signing import Keyring, new_msg_id, new_secret, webhook_headers
 from strata.actions.ssrf import Refused, check_url, guarded_client
@@ -144,21 +145,10 @@ class Webhooks:
         return dest, ring.current
 
     def list(self) -> list[Destination]:
-        with self.app.session() as s:
-            return list(
-                s.scalars(
-                    sa.select(Destination)
-                    .where(Destination.workspace_id == self.ws.id, Destination.kind == KIND)
-                    .order_by(Destination.id)
-                )
-            )
+        return destinations_of(self.app, self.ws, [KIND])
 
     def get(self, destination_id: int) -> Destination:
-        with self.app.session() as s:
-            dest = s.get(Destination, destination_id)
-        if dest is None or dest.workspace_id != self.ws.id or dest.kind != KIND:
-            raise NotFound(f"no webhook endpoint {destination_id} in this workspace")
-        return dest
+        return destination_of(self.app, self.ws, int(destination_id), [KIND], "webhook endpoint")
 
     def update(
         self,

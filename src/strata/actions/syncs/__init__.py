@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.secrets import Sealer
 from strata.actions.ssrf import check_url
 from strata.actions.syncs import hubspot, klaviyo, mailchimp
@@ -170,31 +171,18 @@ class Syncs:
 
     def destinations(self) -> list[Destination]:
         """The workspace's marketing-tool destinations (webhooks and SMTP live elsewhere)."""
-        with self.app.session() as s:
-            return list(
-                s.scalars(
-                    sa.select(Destination)
-                    .where(Destination.workspace_id == self.ws.id, Destination.kind.in_(SYNC_KINDS))
-                    .order_by(Destination.id)
-                )
-            )
+        return destinations_of(self.app, self.ws, SYNC_KINDS)
 
     def destination(self, ref: int | str) -> Destination:
         """A destination of this workspace by id or name."""
-        with self.app.session() as s:
-            query = sa.select(Destination).where(
-                Destination.workspace_id == self.ws.id, Destination.kind.in_(SYNC_KINDS)
-            )
-            if isinstance(ref, int) or str(ref).isdigit():
-                dest = s.scalar(query.where(Destination.id == int(ref)))
-            else:
-                dest = s.scalar(query.where(Destination.name == ref))
-        if dest is None:
-            raise NotFound(
-                f"no marketing-tool destination {ref!r} in this workspace; "
-                "list them with `strata syncs destinations`"
-            )
-        return dest
+        return destination_of(
+            self.app,
+            self.ws,
+            ref,
+            SYNC_KINDS,
+            "marketing-tool destination",
+            "list them with `strata syncs destinations`",
+        )
 
     def remove_destination(self, destination_id: int | str) -> None:
         """Forget a destination, its key and its syncs (the remote lists stay as they are)."""
