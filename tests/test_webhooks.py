@@ -155,11 +155,16 @@ class Lab:
         self.senders.append(s)
         return s
 
+    def stop_senders(self) -> None:
+        """Stop the running senders (before the stores they use are closed)."""
+        for s in self.senders:
+            s.stop()
+        self.senders.clear()
+
     def close(self) -> None:
         for r in self.receivers:
             r.release.set()
-        for s in self.senders:
-            s.stop()
+        self.stop_senders()
         for r in self.receivers:
             r.close()
 
@@ -434,6 +439,7 @@ def test_two_senders_racing_over_one_catalog_never_send_a_message_twice(shared_c
         third.start()
         wait_for(lambda: statuses(a) == {"delivered": 60}, timeout=30, what="all delivered")
         third.join()
+        lab.stop_senders()  # their connections close with the stores, not at collection
         with a.session() as s:
             answered = s.scalar(
                 sa.select(sa.func.count()).where(WebhookAttempt.status_code.is_not(None))

@@ -639,14 +639,18 @@ class AutomationRunner:
         if kind == "webhook":
             from strata.actions.webhooks import Webhooks
 
-            hooks = Webhooks(self.app, ws)
-            out = {}
-            for f in firings:
-                data = _payload(a, seg, f, customers.get(f.customer_id, {}))
-                msg = hooks.enqueue(action["destination"], EVENT_TYPES[f.change], data)
-                out[f.customer_id] = f"webhook {msg.msg_id}" if msg else "not subscribed"
+            items = [
+                (EVENT_TYPES[f.change], _payload(a, seg, f, customers.get(f.customer_id, {})))
+                for f in firings
+            ]
+            queued = Webhooks(self.app, ws).enqueue_many(action["destination"], items)
             self.on_webhook()
-            return out
+            return {
+                f.customer_id: f"webhook {msg.msg_id}"
+                if msg
+                else "the endpoint takes no such event"
+                for f, msg in zip(firings, queued, strict=True)
+            }
         if kind == "email":
             from strata.actions.email import Mailer
 

@@ -243,43 +243,65 @@ class Webhooks:
         This does not send: a running sender in this process is woken, and others
         find the message within their poll interval.
         """
+        return self.enqueue_many(destination_id, [(event_type, data)], occurred_at=occurred_at)[0]
+
+    def enqueue_many(
+        self,
+        destination_id: int,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        occurred_at: dt.datetime | None = None,
+    ) -> list[WebhookMessage | None]:
+        """Queue one webhook per ``(event_type, data)`` in one transaction (an automation
+        acting on thousands of entries at once); None where the endpoint does not take
+        the type."""
         dest = self.get(destination_id)
         wanted = dest.config.get("event_types")
-        if wanted is not None and event_type not in wanted:
-            return None
-        return self._queue(dest, event_type, data, occurred_at)
+        now = utcnow()
+        messages = [
+            None
+            if wanted is not None and event_type not in wanted
+            else self._message(dest, event_type, data, occurred_at, now)
+            for event_type, data in items
+        ]
+        kept = [m for m in messages if m is not None]
+        if kept:
+            with self.app.session() as s:
+                s.add_all(kept)
+                s.commit()
+            wake_senders()
+        return messages
 
     def send_test(self, destination_id: int) -> WebhookMessage:
         """Queue a ``webhook.test`` message, whatever event types the endpoint takes."""
         dest = self.get(destination_id)
         data = {"message": "a test webhook from Strata", "endpoint": dest.name}
-        return self._queue(dest, "webhook.test", data, None)
-
-    def _queue(
-        self,
-        dest: Destination,
-        event_type: str,
-        data: dict[str, Any],
-        occurred_at: dt.datetime | None,
-    ) -> WebhookMessage:
-        body = payload(_event_type(event_type), data, occurred_at)
-        now = utcnow()
-        msg = WebhookMessage(
-            workspace_id=self.ws.id,
-            destination_id=dest.id,
-            msg_id=new_msg_id(),
-            event_type=event_type,
-            payload=body,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        msg = self._message(dest, "webhook.test", data, None, utcnow())
         with self.app.session() as s:
             s.add(msg)
             s.commit()
         wake_senders()
         return msg
+
+    def _message(
+        self,
+        dest: Destination,
+        event_type: str,
+        data: dict[str, Any],
+        occurred_at: dt.datetime | None,
+        now: dt.datetime,
+    ) -> WebhookMessage:
+        return WebhookMessage(
+            workspace_id=self.ws.id,
+            destination_id=dest.id,
+            msg_id=new_msg_id(),
+            event_type=event_type,
+            payload=payload(_event_type(event_type), data, occurred_at),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
 
     def messages(
         self,
