@@ -577,6 +577,43 @@ class _Flight:
         self.tasks.clear()
 
 
+class _Recorder:
+    """Writes the results of deliveries in batches: the attempts that finished while the
+    last write ran go in one transaction (one commit per message would bound a sender
+    at a few hundred messages a second, and they would queue for the catalog's lock)."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+        self.pending: list[tuple[_Job, _Outcome, asyncio.Future]] = []
+        self.running: asyncio.Task | None = None
+
+    async def record(self, job: _Job, outcome: _Outcome) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append((job, outcome, done))
+        if self.running is None or self.running.done():
+            self.running = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await asyncio.to_thread(self.write, [(job, outcome) for job, outcome, _ in batch])
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def flush(self) -> None:
+        """Wait until every result handed in is written (when stopping)."""
+        while self.running is not None and not self.running.done():
+            await asyncio.shield(self.running)
+
+
 class WebhookSender:
     """Delivers due webhook messages: a background thread (:meth:`start`) or one pass.
 
@@ -597,7 +634,7 @@ class WebhookSender:
         *,
         schedule: Sequence[float] = RETRY_SCHEDULE,
         timeout: float = 15.0,
-        per_endpoint: int = 4,
+        per_endpoint: int = 16,
         poll: float = 1.0,
     ):
         if not schedule or any(s < 0 for s in schedule):
@@ -668,6 +705,7 @@ class WebhookSender:
         self._loop = asyncio.get_running_loop()
         self._ready.set()
         flight = _Flight()
+        recorder = _Recorder(self._record_many)
         async with guarded_client(self.app.settings.webhook_allow, self.timeout) as client:
             try:
                 while not self._stopping:
@@ -676,7 +714,7 @@ class WebhookSender:
                     try:
                         jobs, wait = await asyncio.to_thread(self._claim, flight.busy(), None)
                         for job in jobs:
-                            task = asyncio.create_task(self._deliver(client, job))
+                            task = asyncio.create_task(self._deliver(client, job, recorder))
                             task.add_done_callback(lambda _t: event.set())
                             flight.add(task, job.destination_id)
                     except Exception:  # the catalog is away for a moment: try again later
@@ -685,23 +723,26 @@ class WebhookSender:
                         await asyncio.wait_for(event.wait(), timeout=wait)
             finally:
                 await flight.drain(self._grace)
+                await recorder.flush()
 
     async def _one_pass(self) -> int:
         cutoff = utcnow()
         flight = _Flight()
+        recorder = _Recorder(self._record_many)
         count = 0
         async with guarded_client(self.app.settings.webhook_allow, self.timeout) as client:
             while True:
                 jobs, _ = await asyncio.to_thread(self._claim, flight.busy(), cutoff)
                 for job in jobs:
-                    flight.add(asyncio.create_task(self._deliver(client, job)), job.destination_id)
+                    task = asyncio.create_task(self._deliver(client, job, recorder))
+                    flight.add(task, job.destination_id)
                 count += len(jobs)
                 if not flight.busy():
                     return count
                 await asyncio.wait(list(flight.tasks), return_when=asyncio.FIRST_COMPLETED)
 
     # -- one delivery -------------------------------------------------------------------------
-    async def _deliver(self, client: httpx.AsyncClient, job: _Job) -> None:
+    async def _deliver(self, client: httpx.AsyncClient, job: _Job, recorder: _Recorder) -> None:
         outcome = _Outcome(utcnow())
         try:
             await self._send(client, job, outcome)
@@ -715,7 +756,10 @@ class WebhookSender:
             self._record(job, outcome, interrupted=interrupted)
             raise
         try:
-            await asyncio.to_thread(self._record, job, outcome)
+            # Shielded: a sender stopping now still writes what the endpoint answered.
+            await asyncio.shield(recorder.record(job, outcome))
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("webhook sender: cannot record an attempt of %s", job.msg_id)
 
@@ -854,8 +898,9 @@ class WebhookSender:
         seconds = (min(times) - utcnow()).total_seconds()
         return min(self.poll, max(seconds, 0.005))
 
-    def _record(self, job: _Job, outcome: _Outcome, *, interrupted: bool = False) -> None:
-        """Log the attempt and move the message on: delivered, retried later, or failed."""
+    def _apply(self, s, job: _Job, outcome: _Outcome, interrupted: bool = False) -> bool:
+        """In session ``s``: log the attempt and move the message on (delivered, retried
+        later, or failed); whether this sender's claim still held."""
         attempts = job.attempts + 1
         now = utcnow()
         values: dict[str, Any] = {
@@ -873,46 +918,68 @@ class WebhookSender:
         else:
             delay = self._delay(attempts, outcome.retry_after)
             values |= {"status": "pending", "next_attempt_at": now + dt.timedelta(seconds=delay)}
+        s.add(
+            WebhookAttempt(
+                message_id=job.id,
+                at=outcome.at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+                response=outcome.response,
+            )
+        )
+        moved = s.execute(
+            sa.update(WebhookMessage)
+            .where(
+                WebhookMessage.id == job.id,
+                WebhookMessage.status == "delivering",
+                WebhookMessage.locked_until == job.lock,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if outcome.gone:
+            s.execute(
+                sa.update(Destination)
+                .where(Destination.id == job.destination_id, Destination.status == "active")
+                .values(
+                    status="disabled",
+                    disabled_reason=(
+                        f"the endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC; "
+                        "enable it to send its waiting messages"
+                    ),
+                )
+            )
+        return bool(moved)
+
+    def _record(self, job: _Job, outcome: _Outcome, *, interrupted: bool = False) -> None:
+        """Write one attempt and what it did to its message (one transaction)."""
         with self.app.session() as s:
             try:
-                s.add(
-                    WebhookAttempt(
-                        message_id=job.id,
-                        at=outcome.at,
-                        status_code=outcome.status_code,
-                        error=outcome.error,
-                        duration_ms=outcome.duration_ms,
-                        response=outcome.response,
-                    )
-                )
-                moved = s.execute(
-                    sa.update(WebhookMessage)
-                    .where(
-                        WebhookMessage.id == job.id,
-                        WebhookMessage.status == "delivering",
-                        WebhookMessage.locked_until == job.lock,
-                    )
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if outcome.gone:
-                    s.execute(
-                        sa.update(Destination)
-                        .where(Destination.id == job.destination_id, Destination.status == "active")
-                        .values(
-                            status="disabled",
-                            disabled_reason=(
-                                f"the endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC; "
-                                "enable it to send its waiting messages"
-                            ),
-                        )
-                    )
+                moved = self._apply(s, job, outcome, interrupted)
                 s.commit()
             except IntegrityError:  # the endpoint was deleted meanwhile, with its messages
                 s.rollback()
                 return
         if not moved:
             log.warning("webhook %s: another sender took it over (claim expired)", job.msg_id)
+
+    def _record_many(self, results: list[tuple[_Job, _Outcome]]) -> None:
+        """Write many attempts in one transaction (one by one if an endpoint went away)."""
+        with self.app.session() as s:
+            try:
+                moved = [self._apply(s, job, outcome) for job, outcome in results]
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                moved = None
+        if moved is None:
+            for job, outcome in results:
+                self._record(job, outcome)
+            return
+        for (job, _), held in zip(results, moved, strict=True):
+            if not held:
+                log.warning("webhook %s: another sender took it over (claim expired)", job.msg_id)
 
     def _delay(self, attempts: int, retry_after: float | None) -> float:
         delay = self.schedule[attempts]

@@ -36,12 +36,20 @@ def create_engine(url: str) -> sa.Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed)
     if parsed.get_backend_name() == "sqlite":
+        file_backed = parsed.database not in (None, "", ":memory:")
+
         # SQLite ignores foreign keys unless asked, and waits for a busy lock only if told.
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_con, _record):
             cur = dbapi_con.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=10000")
+            if file_backed:
+                # Readers never wait for the writer, and a commit is one append to the
+                # log instead of a rewrite with two syncs: the outboxes of webhooks,
+                # e-mail and firings commit once per message.
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
     return engine
