@@ -120,6 +120,8 @@ def test_a_live_event_reaches_the_receiver_as_a_signed_standard_webhook(server, 
     assert firings["total"] == 1
     firing = firings["items"][0]
     assert firing["status"] == "done" and headers["webhook-id"] in firing["outcome"]
+    everything = owner.get(f"{base}/firings", params={"status": "done"}).json()
+    assert [f["id"] for f in everything["items"]] == [firing["id"]]
     listed = owner.get(f"{base}/automations").json()["items"]
     assert listed[0]["firings"] == {"done": 1}
     # The same event again changes no membership, so nothing more is sent.

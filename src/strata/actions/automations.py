@@ -654,19 +654,18 @@ class AutomationRunner:
         if kind == "email":
             from strata.actions.email import Mailer
 
-            mailer = Mailer(self.app, ws)
-            out = {}
-            for f in firings:
-                msg = mailer.queue(
-                    action["destination"],
-                    action["template"],
-                    customers.get(f.customer_id, {"customer_id": f.customer_id}),
-                    segment=seg.name,
-                    automation_id=a.id,
-                )
-                out[f.customer_id] = f"e-mail {msg.id} {msg.status}"
+            queued = Mailer(self.app, ws).queue_many(
+                action["destination"],
+                action["template"],
+                [customers.get(f.customer_id, {"customer_id": f.customer_id}) for f in firings],
+                segment=seg.name,
+                automation_id=a.id,
+            )
             self.on_mail()
-            return out
+            return {
+                f.customer_id: f"e-mail {msg.id} {msg.status}"
+                for f, msg in zip(firings, queued, strict=True)
+            }
         if kind == "export":
             from strata.actions.exports import Exports
 

@@ -646,9 +646,52 @@ class Mailer:
         unsubscribed: never sent) or ``failed`` (no usable address, or the template
         cannot be rendered for this customer; ``last_error`` says which).
         """
+        return self.queue_many(
+            destination_id, template, [customer], segment=segment, automation_id=automation_id
+        )[0]
+
+    def queue_many(
+        self,
+        destination_id: int,
+        template: dict[str, Any],
+        customers: list[dict[str, Any]],
+        *,
+        segment: str | None = None,
+        automation_id: int | None = None,
+    ) -> list[EmailMessage]:
+        """:meth:`queue` for many customers: one look at the unsubscribe list, one commit."""
         dest = self.server(destination_id)
         template = check_template(template)
-        address = _valid_address(customer.get("email"))
+        addresses = [_valid_address(c.get("email")) for c in customers]
+        hashes = {email_hash(a) for a in addresses if a}
+        with self.app.session() as s:
+            unsubscribed = set(
+                s.scalars(
+                    sa.select(Unsubscribe.email_hash).where(
+                        Unsubscribe.workspace_id == self.ws.id,
+                        Unsubscribe.email_hash.in_(sorted(hashes)),
+                    )
+                )
+            )
+        messages = [
+            self._message(dest, template, customer, address, unsubscribed, segment, automation_id)
+            for customer, address in zip(customers, addresses, strict=True)
+        ]
+        with self.app.session() as s:
+            s.add_all(messages)
+            s.commit()
+        return messages
+
+    def _message(
+        self,
+        dest: Destination,
+        template: dict[str, Any],
+        customer: dict[str, Any],
+        address: str | None,
+        unsubscribed: set[str],
+        segment: str | None,
+        automation_id: int | None,
+    ) -> EmailMessage:
         link = (
             _link(self.app.settings, _token(self._sealer, self.ws.id, address)) if address else ""
         )
@@ -664,9 +707,9 @@ class Mailer:
         if address is None:
             status = "failed"
             error = f"the customer has no usable e-mail address ({customer.get('email')!r})"
-        elif status == "pending" and self.is_unsubscribed(address):
+        elif status == "pending" and email_hash(address) in unsubscribed:
             status = "suppressed"
-        msg = EmailMessage(
+        return EmailMessage(
             workspace_id=self.ws.id,
             destination_id=dest.id,
             automation_id=automation_id,
@@ -680,10 +723,6 @@ class Mailer:
             next_attempt_at=utcnow() if status == "pending" else None,
             message_id=make_msgid(domain=dest.config["from_address"].rpartition("@")[2]),
         )
-        with self.app.session() as s:
-            s.add(msg)
-            s.commit()
-        return msg
 
     def send_test(
         self, destination_id: int, to_address: str, template: dict[str, Any] | None = None

@@ -235,3 +235,18 @@ def list_firings(
         automation_id=automation_id, status=status, limit=page.limit, offset=page.offset
     )
     return page.answer(rows, total)
+
+
+@router.get("/firings", response_model=PageOf[FiringPublic])
+def list_all_firings(
+    access: Annotated[Access, Depends(require("actions.read"))],
+    svc: ServiceDep,
+    page: PageDep,
+    status: Annotated[FiringStatus | None, Query(description="Only this status.")] = None,
+):
+    """Every automation's firings, newest first: the workspace's record of entries, exits
+    and scheduled runs, and what was done about each."""
+    total, rows = Automations(svc.app, access.workspace).firings(
+        status=status, limit=page.limit, offset=page.offset
+    )
+    return page.answer(rows, total)
