@@ -548,7 +548,8 @@ class AutomationRunner:
                 ws = s.get(Workspace, sync.workspace_id)
             try:
                 with self.stores.reading() as app:
-                    Syncs(app, ws).run(sync.id)
+                    pass  # this thread's stores; the warehouse turn is taken only to read
+                Syncs(app, ws, reading=self.stores.reading).run(sync.id)
             except StrataError as exc:
                 log.warning("sync %s failed: %s", sync.id, exc)
                 with self.app.session() as s:

@@ -110,8 +110,12 @@ class Syncs:
         sleep: Callable[[float], None] = time.sleep,
         poll_every: float = 2.0,
         wait_at_most: float = 600.0,
+        reading: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ):
         self.app = app
+        #: Held while the segment's members are read, not while the tool is called (a
+        #: server passes its warehouse turn, so loads need not wait for a slow tool).
+        self.reading = reading
         self.ws = workspace if isinstance(workspace, Workspace) else app.workspace(workspace)
         self.timeout = timeout
         self.retries = retries
@@ -303,7 +307,8 @@ class Syncs:
                 f"destination {dest.name!r} is {dest.status}"
                 + (f" ({dest.disabled_reason})" if dest.disabled_reason else "")
             )
-        wanted, skipped = self._wanted(seg.id)
+        with self.reading():
+            wanted, skipped = self._wanted(seg.id)
         rows = self._rows(sync.id)
         present = {email: remote for _, email, remote in rows if email}
         full = full or not rows

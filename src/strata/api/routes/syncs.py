@@ -218,8 +218,8 @@ def run_sync(
     A tool that refuses answers 502 with what it said and what to do; what it had
     confirmed is kept, the rest goes with the next run.
     """
-    with svc.reading() as app:
-        try:
-            return Syncs(app, access.workspace).run(sync_id, full=full)
-        except SyncFailed as exc:
-            return problem(502, str(exc))
+    syncs = Syncs(svc.strata(), access.workspace, reading=svc.reading)
+    try:
+        return syncs.run(sync_id, full=full)
+    except SyncFailed as exc:
+        return problem(502, str(exc))
