@@ -361,3 +361,32 @@ def test_an_automation_emails_and_exports_the_customers_who_entered(tmp_path):
             assert len(written) == 1 + len(entered)
     finally:
         smtp.stop()
+
+
+def test_a_bad_secret_key_is_one_clear_line_and_the_command_makes_a_good_one(tmp_path):
+    import dataclasses
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    from strata.actions.secrets import Sealer
+    from strata.errors import ConfigError
+    from tests.conftest import duckdb_settings
+
+    settings = duckdb_settings(tmp_path)
+    with pytest.raises(ConfigError, match="strata secret-key"):
+        Sealer(dataclasses.replace(settings, secret_key="not-a-key"))
+    made = subprocess.run(
+        [sys.executable, "-m", "strata.cli", "secret-key"], capture_output=True, text=True
+    )
+    key = made.stdout.strip()
+    Fernet(key.encode())  # a valid key
+    sealer = Sealer(dataclasses.replace(settings, secret_key=key))
+    assert sealer.unseal(sealer.seal({"password": "p"})) == {"password": "p"}
+    # Without a key, one is made in the home folder, readable by its owner only.
+    generated = Sealer(settings)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert Sealer(settings).unseal(generated.seal({"a": 1})) == {"a": 1}
+    with pytest.raises(ConfigError, match="cannot be unsealed"):
+        sealer.unseal(generated.seal({"a": 1}))

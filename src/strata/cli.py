@@ -1452,6 +1452,15 @@ def models_list(workspace: WorkspaceOpt = None, json_: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for STRATA_SECRET_KEY (it seals stored credentials; keep it secret,
+    the same on every server, and never change it without entering the credentials again)."""
+    from cryptography.fernet import Fernet
+
+    out.print(Fernet.generate_key().decode(), highlight=False)
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
