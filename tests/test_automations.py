@@ -233,6 +233,10 @@ def test_lift_matches_an_independent_test_of_the_same_counts():
     se = (0.13 * 0.87 / 1000 + 0.08 * 0.92 / 500) ** 0.5
     assert (low, high) == pytest.approx((0.05 - 1.959964 * se, 0.05 + 1.959964 * se))
     assert lift((0, 0), (0, 0))["lift"] is None
+    nothing = lift((0, 50), (0, 10))  # no goal event yet: no interval pretending certainty
+    assert (
+        nothing["lift"] == 0 and nothing["interval"] is None and "no goal events" in nothing["note"]
+    )
 
 
 def _orders(customer_ids, when: dt.datetime) -> Batch:

@@ -436,6 +436,9 @@ def campaigns_results(
     if r["lift"] is None:
         out.print(r.get("note") or "no lift yet: both groups need customers")
         return
+    if r["interval"] is None:
+        out.print(f"lift {r['lift']:+.2%}: {r.get('note') or 'no interval'}")
+        return
     low, high = r["interval"]
     out.print(
         f"lift {r['lift']:+.2%} (95% interval {low:+.2%} to {high:+.2%}), p = {r['p_value']:.3g}"

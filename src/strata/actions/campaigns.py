@@ -76,8 +76,17 @@ def lift(treated: tuple[int, int], holdout: tuple[int, int]) -> dict[str, Any]:
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     out["lift"] = diff
     out["relative_lift"] = diff / p2 if p2 else None
-    out["interval"] = [diff - Z95 * se, diff + Z95 * se]
     out["p_value"] = two_proportion_p(x1, n1, x2, n2)
+    if se == 0:  # every rate 0 or 1: the Wald interval would be a point, which it is not
+        out["note"] = (
+            "no goal events in either group yet"
+            if x1 == x2 == 0
+            else "every customer of both groups converted"
+            if x1 == n1 and x2 == n2
+            else "too few customers for an interval"
+        )
+    else:
+        out["interval"] = [diff - Z95 * se, diff + Z95 * se]
     return out
 
 
@@ -227,6 +236,7 @@ class Campaigns:
         measured = lift(tuple(groups["treated"]), tuple(groups["holdout"]))
         if c.goal_event is None:
             measured["note"] = "no goal event: set one to measure lift"
+            measured["lift"] = measured["relative_lift"] = measured["p_value"] = None
         return {**out, **measured}
 
     def _acted(self, c: Campaign) -> dict[str, int]:
