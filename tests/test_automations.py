@@ -394,3 +394,49 @@ def test_a_bad_secret_key_is_one_clear_line_and_the_command_makes_a_good_one(tmp
     assert Sealer(settings).unseal(generated.seal({"a": 1})) == {"a": 1}
     with pytest.raises(ConfigError, match="cannot be unsealed"):
         sealer.unseal(generated.seal({"a": 1}))
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_two_runners_racing_never_act_on_a_firing_twice(request, tmp_path, catalog):
+    import dataclasses
+    import threading
+
+    from strata.actions.automations import Stores
+    from strata.actions.webhooks import Webhooks
+    from strata.catalog import WebhookMessage
+    from strata.context import Strata
+    from tests.conftest import duckdb_settings
+
+    settings = duckdb_settings(tmp_path)
+    if catalog == "postgres":
+        url = request.getfixturevalue("postgres_database")
+        settings = dataclasses.replace(settings, database_url=url)
+    with Strata(settings) as app:
+        ws = app.workspace(create=True)
+        app.warehouse.load(ws.id, shop_batch(), new_columns=NEW_COLUMNS)
+        segs = Segments(app)
+        segs.save_static("list", ["c01"])
+        dest, _ = Webhooks(app, ws).create("hook", "https://hooks.example.com/in")
+        Automations(app, ws).create(
+            "hook", "list", "enter", {"kind": "webhook", "destination": dest.id}
+        )
+        segs.save_static("list", [f"c{i:02d}" for i in range(1, 21)], mode="replace")
+        assert len(firings(app)) == 19
+        stores = Stores(app)  # one warehouse turn, as in one server
+        runners = [AutomationRunner(app, stores=stores, batch=3) for _ in range(2)]
+        acted = [0, 0]
+
+        def run(i: int) -> None:
+            while (n := runners[i].run_due()) > 0:
+                acted[i] += n
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(acted) == 19
+        with app.session() as s:
+            sent = s.scalars(sa.select(WebhookMessage.payload)).all()
+        assert len(sent) == 19  # one webhook per entry, none twice
+        assert {f.status for f in firings(app)} == {"done"}
