@@ -52,6 +52,7 @@ from strata.catalog import (
 from strata.catalog.models import utcnow
 from strata.context import Strata
 from strata.errors import InputError, NotFound, StrataError
+from strata.models.store import jsonable
 from strata.segments import nodes as N
 from strata.segments.reference import ReferenceTime
 from strata.warehouse.schema import check_column_name
@@ -347,6 +348,9 @@ class Stores:
         self.app = app
         self.write_lock = threading.RLock()
 
+    def strata(self) -> Strata:
+        return self.app
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[Strata]:
         with self.write_lock:
@@ -529,7 +533,7 @@ class AutomationRunner:
             s.commit()
         for a in due:
             with self.stores.reading() as app:
-                ids = _current_members(app, a.workspace_id, a.segment_id)
+                ids = current_members(app, a.workspace_id, a.segment_id)
             add_firings(self.app, a.workspace_id, [(a, ids)], change="schedule", at=now)
 
     # -- syncs ----------------------------------------------------------------------------
@@ -547,9 +551,8 @@ class AutomationRunner:
             with self.app.session() as s:
                 ws = s.get(Workspace, sync.workspace_id)
             try:
-                with self.stores.reading() as app:
-                    pass  # this thread's stores; the warehouse turn is taken only to read
-                Syncs(app, ws, reading=self.stores.reading).run(sync.id)
+                # The warehouse turn is taken only to read the members.
+                Syncs(self.stores.strata(), ws, reading=self.stores.reading).run(sync.id)
             except StrataError as exc:
                 log.warning("sync %s failed: %s", sync.id, exc)
                 with self.app.session() as s:
@@ -584,7 +587,7 @@ class AutomationRunner:
             self._finish(held, "held_out", f"held out by campaign {campaign.name!r}")
             todo = [f for f in todo if f not in held]
         with self.stores.reading() as app:
-            todo = self._still_qualify(app, a, todo)
+            todo = self._still_qualify(app, a, ws, todo)
             customers = _customers(app, ws.id, [f.customer_id for f in todo])
         if not todo:
             return
@@ -592,7 +595,7 @@ class AutomationRunner:
         self._finish(todo, "done", outcome)
 
     def _still_qualify(
-        self, app: Strata, a: Automation, firings: list[TriggerFiring]
+        self, app: Strata, a: Automation, ws: Workspace, firings: list[TriggerFiring]
     ) -> list[TriggerFiring]:
         """Firings whose customer still qualifies; the others are recorded as skipped."""
         if not firings:
@@ -600,7 +603,7 @@ class AutomationRunner:
         ids = [f.customer_id for f in firings]
         keep = set(ids)
         if a.wait_seconds and a.trigger in {"enter", "exit"}:
-            members = set(_current_members(app, a.workspace_id, a.segment_id, ids))
+            members = set(current_members(app, a.workspace_id, a.segment_id, ids))
             gone = keep - members if a.trigger == "enter" else keep & members
             self._finish(
                 [f for f in firings if f.customer_id in gone],
@@ -611,8 +614,6 @@ class AutomationRunner:
         if a.condition and keep:
             from strata.segments.engine import Segments
 
-            with app.session() as s:
-                ws = s.get(Workspace, a.workspace_id)
             segs = Segments(app, ws)
             matched = segs.compiler(ReferenceTime.now(), customer_ids=sorted(keep)).members(
                 N.parse_rule(a.condition)
@@ -698,7 +699,7 @@ def _payload(
     }
 
 
-def _current_members(
+def current_members(
     app: Strata, workspace_id: int, segment_id: int, among: Sequence[int] | None = None
 ) -> list[int]:
     m = app.warehouse.table(workspace_id, "memberships")
@@ -719,15 +720,7 @@ def _customers(app: Strata, workspace_id: int, ids: Sequence[int]) -> dict[int, 
         .to_pyarrow()
         .to_pylist()
     )
-    return {int(r["customer_id"]): {k: _jsonable(v) for k, v in r.items()} for r in rows}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+    return {int(r["customer_id"]): jsonable(r) for r in rows}
 
 
 def _set_attribute(

@@ -25,7 +25,7 @@ from typing import Any
 import ibis
 import sqlalchemy as sa
 
-from strata.actions.automations import Automations, _current_members
+from strata.actions.automations import Automations, current_members
 from strata.actions.triggers import add_firings
 from strata.analysis.insights import two_proportion_p
 from strata.catalog import Automation, Campaign, Segment, TriggerFiring, Workspace
@@ -175,7 +175,7 @@ class Campaigns:
             auto = s.get(Automation, c.automation_id)
             auto.status = "active"
             s.commit()
-        ids = _current_members(self.app, self.ws.id, c.segment_id)
+        ids = current_members(self.app, self.ws.id, c.segment_id)
         add_firings(self.app, self.ws.id, [(auto, ids)], change="launch", at=now)
         return self.get(campaign_id)
 

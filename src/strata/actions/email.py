@@ -60,6 +60,7 @@ from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
 from strata.actions.destinations import destination_of, destinations_of
+from strata.actions.normalize import split_name
 from strata.actions.secrets import Sealer
 from strata.actions.ssrf import Guard, resolve
 from strata.catalog import Destination, EmailMessage, Unsubscribe, Workspace
@@ -258,9 +259,9 @@ def template_variables(
     even through filters, and ``{{ customer.first_name | default("there") }}`` works.
     """
     values = {k: v for k, v in customer.items() if _plain(v) is not None}
-    words = str(values.get("name") or "").split()
-    if not values.get("first_name") and words:
-        values["first_name"] = words[0]
+    first, _ = split_name(values.get("name"))
+    if not values.get("first_name") and first:
+        values["first_name"] = first
     return {
         "customer": values,
         "segment": segment or "",

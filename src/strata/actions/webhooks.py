@@ -31,7 +31,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import math
 import random
 import re
 import threading
@@ -54,6 +53,7 @@ from strata.catalog import Destination, WebhookAttempt, WebhookMessage, Workspac
 from strata.catalog.models import utcnow
 from strata.context import Strata
 from strata.errors import Conflict, InputError, NotFound, StrataError
+from strata.models.store import jsonable
 
 log = logging.getLogger("strata.webhooks")
 
@@ -432,7 +432,7 @@ def payload(event_type: str, data: dict[str, Any], occurred_at: dt.datetime | No
         at = at.astimezone(dt.UTC).replace(tzinfo=None)
     stamp = at.isoformat() + "Z"
     body = json.dumps(
-        {"type": event_type, "timestamp": stamp, "data": _plain(data)},
+        {"type": event_type, "timestamp": stamp, "data": jsonable(data)},
         separators=(",", ":"),
         ensure_ascii=False,
         default=_json_default,
@@ -445,24 +445,9 @@ def payload(event_type: str, data: dict[str, Any], occurred_at: dt.datetime | No
     return body
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with NaN and infinities as null: JSON has no numbers for them."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        return item()
-    if hasattr(value, "__float__"):  # Decimal
+    """What :func:`jsonable` leaves: Decimal as a number, anything else as text."""
+    if hasattr(value, "__float__"):
         return float(value)
     return str(value)
 
