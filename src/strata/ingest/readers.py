@@ -350,8 +350,10 @@ def _arrow_csv(
         return "skip"
 
     try:
+        # A BufferReader, not a Python file: Arrow's threads then never take the GIL, and
+        # one still holding a Python file at interpreter exit aborts the process.
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 skip_rows=1 if has_header else 0,
@@ -444,7 +446,7 @@ def _read_jsonl(path: Path, gz: bool) -> RawTable:
         raise InputError(f"{path.name} is empty: export the data again")
     warnings: list[str] = []
     try:
-        table = pajson.read_json(io.BytesIO(data))
+        table = pajson.read_json(pa.BufferReader(data))
     except pa.ArrowInvalid as exc:
         # Arrow numbers rows within a block; find the bad line ourselves.
         table = _jsonl_as_text(data, path.name, _first_line(exc))
