@@ -70,6 +70,17 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
         _SENDERS,
         "create and run automations, campaigns and syncs; replay webhooks; send e-mail",
     ),
+    "privacy.manage": (
+        _MANAGERS,
+        "erase customers, answer access requests, set retention and personal fields",
+    ),
+    "audit.read": (_MANAGERS, "read and export the audit log"),
+    "approvals.review": (
+        _MANAGERS,
+        "approve or reject segments, automations and syncs that send data out",
+    ),
+    "usage.read": (_EVERYONE, "see the plan, its limits and this month's usage"),
+    "plan.manage": (frozenset({"owner"}), "change the workspace's plan"),
 }
 
 #: Roles that see personal data (e-mail, name, phone…) unmasked.

@@ -8,7 +8,9 @@ on purpose are printed as one line, never as a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -1470,9 +1472,13 @@ def _date(text: str) -> dt.date:
 
 # Command groups written in modules of their own (they import the options above).
 from strata import (  # noqa: E402
+    cli_audit,
     cli_automations,
     cli_email,
     cli_exports,
+    cli_governance,
+    cli_plans,
+    cli_privacy,
     cli_syncs,
     cli_webhooks,
 )
@@ -1483,18 +1489,35 @@ app.add_typer(cli_exports.app, name="exports")
 app.add_typer(cli_email.app, name="email")
 app.add_typer(cli_syncs.app, name="syncs")
 app.add_typer(cli_webhooks.app, name="webhooks")
+app.add_typer(cli_privacy.app, name="privacy")
+app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_governance.app, name="approvals")
+app.add_typer(cli_plans.app, name="plan")
 
 
 def main() -> None:
-    """Entry point: Strata's own errors print as one line with their exit code."""
+    """Entry point: Strata's own errors print as one line with their exit code.
+
+    What a command changes is audited as ``cli:<os user>`` (:mod:`strata.audit`).
+    """
+    from strata.audit import Actor, acting_as
+
     try:
-        app()
+        with acting_as(Actor(user_id=None, label=f"cli:{_os_user()}")):
+            app()
     except StrataError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; an unfinished import writes nothing")
         raise SystemExit(130) from None
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return str(os.getuid())
 
 
 if __name__ == "__main__":

@@ -16,20 +16,24 @@ from strata.api import problems
 from strata.api.requestid import RequestIdFilter, RequestIdMiddleware
 from strata.api.routes import (
     analyses,
+    audit_log,
     auth,
     automations,
     campaigns,
     customers,
     email,
     exports,
+    governance,
     imports,
     ingest,
     jobs,
     models,
+    privacy,
     profiles,
     segment_settings,
     segments,
     syncs,
+    usage,
     webhooks,
     workspaces,
 )
@@ -105,6 +109,10 @@ ROUTERS = [
     profiles,
     syncs,
     webhooks,
+    privacy,
+    audit_log,
+    governance,
+    usage,
 ]
 #: Route modules with paths of their own (the Segment-compatible ``/v1`` ingest).
 UNVERSIONED = [ingest]

@@ -15,8 +15,11 @@ import sqlalchemy as sa
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from strata import audit
 from strata.accounts import SEES_PERSONAL_DATA, Principal, can
+from strata.api.requestid import current_request_id
 from strata.api.state import Service
+from strata.audit import Actor
 from strata.catalog import Workspace
 from strata.context import Strata
 from strata.errors import Forbidden, NotFound, Unauthorized
@@ -72,6 +75,7 @@ def require(action: str):
     """A dependency: the caller may do ``action`` in the path's workspace."""
 
     def dependency(
+        request: Request,
         principal: PrincipalDep,
         svc: ServiceDep,
         workspace_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -83,6 +87,14 @@ def require(action: str):
             raise Forbidden(f"your role ({role}) may not {action.replace('.', ' ')}")
         with svc.app.session() as s:
             ws = s.get(Workspace, workspace_id)
+        audit.set_actor(
+            Actor(
+                user_id=principal.user.id,
+                label=principal.user.email,
+                request_id=current_request_id(),
+                address=request.client.host if request.client else None,
+            )
+        )
         return Access(principal, ws, role)
 
     dependency.action = action  # read by the role-matrix test and the docs

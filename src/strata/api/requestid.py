@@ -9,6 +9,8 @@ import re
 import time
 import uuid
 
+from strata import audit
+
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access = logging.getLogger("strata.api.access")
@@ -40,6 +42,7 @@ class RequestIdMiddleware:
         )
         rid = given if _SAFE.match(given) else uuid.uuid4().hex
         token = _request_id.set(rid)
+        slot = audit.open_slot()  # filled in when the caller is signed in (strata.audit)
         started = time.perf_counter()
         status = [0]
 
@@ -61,4 +64,5 @@ class RequestIdMiddleware:
                     status[0],
                     (time.perf_counter() - started) * 1000,
                 )
+            audit.close_slot(slot)
             _request_id.reset(token)

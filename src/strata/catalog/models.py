@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -31,8 +32,13 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     industry: Mapped[str | None] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: The plan whose limits apply (:mod:`strata.plans`); self-hosted installs: unlimited.
     plan: Mapped[str] = mapped_column(String(32), default="unlimited")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Whether segments, automations and syncs that send data out need an admin's approval.
+    require_approval: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: Events older than this many days are deleted on a schedule; none keeps them all.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
     imports: Mapped[list[ImportRun]] = relationship(
         back_populates="workspace", cascade="all, delete-orphan"
@@ -94,6 +100,13 @@ class Segment(Base):
     refreshed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: approved, or draft (changed while the workspace requires approval: it does not act
+    #: until an admin approves it; see :mod:`strata.governance`).
+    #: approved, or draft (changed while the workspace requires approval: it does not act
+    #: until an admin approves it; see :mod:`strata.governance`).
+    review_status: Mapped[str] = mapped_column(
+        String(16), default="approved", server_default="approved"
+    )
 
 
 class Setting(Base):
@@ -344,6 +357,8 @@ class WebhookMessage(Base):
         ForeignKey("destinations.id", ondelete="CASCADE"), index=True
     )
     msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The customer the message is about (none for tests): found and removed on erasure.
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     event_type: Mapped[str] = mapped_column(String(100))
     #: The JSON body exactly as sent (and signed).
     payload: Mapped[str] = mapped_column(Text)
@@ -466,6 +481,11 @@ class Sync(Base):
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: approved, or draft (changed while the workspace requires approval: it does not act
+    #: until an admin approves it; see :mod:`strata.governance`).
+    review_status: Mapped[str] = mapped_column(
+        String(16), default="approved", server_default="approved"
+    )
 
 
 class SyncMember(Base):
@@ -509,6 +529,11 @@ class Automation(Base):
     action: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: active or paused.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    #: approved, or draft (changed while the workspace requires approval: it does not act
+    #: until an admin approves it; see :mod:`strata.governance`).
+    review_status: Mapped[str] = mapped_column(
+        String(16), default="approved", server_default="approved"
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -539,3 +564,120 @@ class TriggerFiring(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One thing someone did (:mod:`strata.audit`). Append-only: the catalog refuses to
+    change or delete a row (triggers made by migration 0006), and entries outlive the
+    workspace they are about, so ``workspace_id`` is no foreign key."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The user who acted (none for API keys, the command line and Strata itself).
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: Who, in words: a user's e-mail, ``key sk_write_…``, ``cli:<os user>`` or ``strata``.
+    actor: Mapped[str] = mapped_column(String(320))
+    #: What, as ``<object>.<verb>`` (``segment.create``): see ``strata.audit.ACTIONS``.
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    #: One line in words (never a customer's personal data).
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class Suppression(Base):
+    """A person erased on request: keyed hashes of their identifiers, so that a later
+    import or ingest of them is refused until they consent again (:mod:`strata.privacy`)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: email or external_id.
+    kind: Mapped[str] = mapped_column(String(16))
+    #: HMAC-SHA256 of the normalised identifier under the workspace's own salt.
+    digest: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rights_requests.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RightsRequest(Base):
+    """A data subject's erasure or access request, and its receipt."""
+
+    __tablename__ = "rights_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: erasure or access.
+    kind: Mapped[str] = mapped_column(String(16))
+    #: queued, running, done or failed.
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    #: The keyed hash of the identifier asked about (what the receipt shows of the person).
+    subject_digest: Mapped[str] = mapped_column(String(64))
+    #: The identifier itself, sealed, only until the request is done.
+    sealed_subject: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    #: What was done, store by store (counts, never personal data).
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: An access request's file (under ``$STRATA_HOME/rights``) and its SHA-256.
+    file_path: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class ObjectVersion(Base):
+    """One saved version of a segment, automation or sync, and its review."""
+
+    __tablename__ = "object_versions"
+    __table_args__ = (UniqueConstraint("object_type", "object_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: segment, automation or sync.
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    #: What it was: the fields a change can touch.
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: draft, approved, rejected or superseded.
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class UsageCounter(Base):
+    """A workspace's count of one metered thing in one calendar month (UTC)."""
+
+    __tablename__ = "usage_counters"
+    __table_args__ = (UniqueConstraint("workspace_id", "month", "metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    #: ``YYYY-MM``.
+    month: Mapped[str] = mapped_column(String(7))
+    #: events_ingested, api_calls or exports.
+    metric: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
