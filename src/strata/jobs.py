@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from strata.audit import Actor, acting_as, current_actor
 from strata.catalog import Job
 from strata.catalog.models import utcnow
 from strata.context import Strata, _alive
@@ -42,7 +43,7 @@ class JobRunner:
 
     def __init__(self, app: Strata):
         self.app = app
-        self._queue: queue.Queue[tuple[int, Work] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, Work, Actor] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._done = threading.Condition()
         mark_interrupted(app)
@@ -79,7 +80,7 @@ class JobRunner:
             )
             s.add(job)
             s.commit()
-        self._queue.put((job.id, work))
+        self._queue.put((job.id, work, current_actor()))  # the job acts as who asked for it
         self.start()
         return job
 
@@ -115,10 +116,11 @@ class JobRunner:
     # -- the worker -----------------------------------------------------------------------
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            job_id, work = item
+            job_id, work, actor = item
             self._update(job_id, status="running", started_at=utcnow(), stage="started")
             try:
-                result = work(self._reporter(job_id))
+                with acting_as(actor):
+                    result = work(self._reporter(job_id))
             except StrataError as exc:
                 self._finish(job_id, "failed", message=str(exc))
             except Exception as exc:  # a bug: keep the worker alive, say what happened
