@@ -1477,6 +1477,7 @@ from strata import (  # noqa: E402
     cli_email,
     cli_exports,
     cli_governance,
+    cli_personal,
     cli_plans,
     cli_privacy,
     cli_syncs,
@@ -1490,6 +1491,7 @@ app.add_typer(cli_email.app, name="email")
 app.add_typer(cli_syncs.app, name="syncs")
 app.add_typer(cli_webhooks.app, name="webhooks")
 app.add_typer(cli_privacy.app, name="privacy")
+app.add_typer(cli_personal.app, name="personal-fields")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_governance.app, name="approvals")
 app.add_typer(cli_plans.app, name="plan")
