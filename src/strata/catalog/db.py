@@ -44,6 +44,9 @@ def create_engine(url: str) -> sa.Engine:
             cur = dbapi_con.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=10000")
+            # Deleted rows are overwritten with zeros, not left in free pages: an erased
+            # customer must not be readable from the file (strata.privacy).
+            cur.execute("PRAGMA secure_delete=ON")
             if file_backed:
                 # Readers never wait for the writer, and a commit is one append to the
                 # log instead of a rewrite with two syncs: the outboxes of webhooks,
