@@ -254,6 +254,14 @@ class ProfileCache:
         """Forget the profiles of ``customer_ids`` (None: every profile of the workspace)."""
         raise NotImplementedError
 
+    def forget(
+        self, workspace_id: int, customer_ids: Sequence[int], external_ids: Sequence[str]
+    ) -> int:
+        """Delete every cached entry of these customers, of every generation (an erasure);
+        returns how many entries went. Other processes' in-memory caches keep theirs
+        until they expire (:data:`TTL`)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         return None
 
@@ -333,6 +341,19 @@ class LocalProfileCache(ProfileCache):
                 entry = self._entries.pop((workspace_id, int(cid)), None)
                 if entry is not None:
                     self._ids.pop((workspace_id, entry[2]), None)
+
+    def forget(self, workspace_id, customer_ids, external_ids) -> int:
+        gone = 0
+        with self._lock:
+            self._version[workspace_id] = self._version.get(workspace_id, 0) + 1
+            for cid in customer_ids:
+                entry = self._entries.pop((workspace_id, int(cid)), None)
+                if entry is not None:
+                    gone += 1
+                    self._ids.pop((workspace_id, entry[2]), None)
+            for ext in external_ids:
+                gone += self._ids.pop((workspace_id, ext), None) is not None
+        return gone
 
     def close(self) -> None:
         with self._lock:
@@ -545,6 +566,19 @@ class RedisProfileCache(ProfileCache):
                 self._pending.add(int(workspace_id))
             self._failed("invalidating profiles", exc)
 
+    def forget(self, workspace_id, customer_ids, external_ids) -> int:
+        # Keys of older generations live until they expire: find them all by pattern.
+        base = _glob_escape(self._base(workspace_id))
+        patterns = [f"{base}*:c:{int(c)}" for c in customer_ids]
+        patterns += [f"{base}*:x:{_glob_escape(e)}" for e in external_ids]
+        gone = 0
+        for pattern in patterns:
+            keys = list(self.client.scan_iter(match=pattern, count=1000))
+            if keys:
+                gone += int(self.client.delete(*keys))
+        self.client.incr(self._base(workspace_id) + "ver")
+        return gone
+
     def close(self) -> None:
         self.client.close()
 
@@ -552,3 +586,8 @@ class RedisProfileCache(ProfileCache):
         client, self._aclient, self._aget = self._aclient, None, None
         if client is not None:
             await client.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis ``SCAN MATCH`` pattern."""
+    return "".join("\\" + ch if ch in "\\*?[]^" else ch for ch in text)

@@ -45,6 +45,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from strata import audit
 from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.secrets import Sealer
 from strata.actions.signing import Keyring, new_msg_id, new_secret, webhook_headers
@@ -139,6 +140,8 @@ class Webhooks:
             self._name_free(s, name)
             s.add(dest)
             try:
+                s.flush()
+                _audit(s, dest, "create", f"added webhook endpoint {name!r}")
                 s.commit()
             except IntegrityError:  # the same name, a moment earlier, from another request
                 raise _name_taken(name) from None
@@ -173,6 +176,7 @@ class Webhooks:
                 dest.name = name
             dest.config = config
             try:
+                _audit(s, dest, "update", f"changed webhook endpoint {dest.name!r}")
                 s.commit()
             except IntegrityError:
                 raise _name_taken(dest.name) from None
@@ -187,6 +191,8 @@ class Webhooks:
             dest.sealed = self.sealer.seal(ring.to_dict())
             expires = ring.previous_expires_at
             dest.config = {**dest.config, "previous_secret_expires_at": expires.isoformat()}
+            # The secrets themselves are never logged.
+            _audit(s, dest, "rotate", f"rotated the signing secret of {dest.name!r}")
             s.commit()
         return ring.current
 
@@ -205,6 +211,7 @@ class Webhooks:
                 )
                 .values(next_attempt_at=now)
             )
+            _audit(s, dest, "enable", f"enabled webhook endpoint {dest.name!r}")
             s.commit()
         wake_senders()
         return dest
@@ -216,13 +223,15 @@ class Webhooks:
             dest = s.get(Destination, destination_id)
             dest.status = "disabled"
             dest.disabled_reason = (reason or "").strip()[:500] or "disabled by hand"
+            _audit(s, dest, "disable", f"disabled webhook endpoint {dest.name!r}")
             s.commit()
             return dest
 
     def delete(self, destination_id: int) -> None:
         """Remove the endpoint with its messages and their log."""
-        self.get(destination_id)
+        dest = self.get(destination_id)
         with self.app.session() as s:
+            _audit(s, dest, "delete", f"removed webhook endpoint {dest.name!r}")
             s.execute(
                 sa.delete(WebhookMessage).where(WebhookMessage.destination_id == destination_id)
             )
@@ -237,13 +246,19 @@ class Webhooks:
         data: dict[str, Any],
         *,
         occurred_at: dt.datetime | None = None,
+        customer_id: int | None = None,
     ) -> WebhookMessage | None:
         """Queue one webhook for the endpoint (None if it does not take ``event_type``).
 
         This does not send: a running sender in this process is woken, and others
         find the message within their poll interval.
         """
-        return self.enqueue_many(destination_id, [(event_type, data)], occurred_at=occurred_at)[0]
+        return self.enqueue_many(
+            destination_id,
+            [(event_type, data)],
+            occurred_at=occurred_at,
+            customer_ids=[customer_id],
+        )[0]
 
     def enqueue_many(
         self,
@@ -251,18 +266,21 @@ class Webhooks:
         items: Sequence[tuple[str, dict[str, Any]]],
         *,
         occurred_at: dt.datetime | None = None,
+        customer_ids: Sequence[int | None] | None = None,
     ) -> list[WebhookMessage | None]:
         """Queue one webhook per ``(event_type, data)`` in one transaction (an automation
         acting on thousands of entries at once); None where the endpoint does not take
-        the type."""
+        the type. ``customer_ids`` (one per item) says whom each message is about, so an
+        erasure finds it (:mod:`strata.privacy`)."""
         dest = self.get(destination_id)
         wanted = dest.config.get("event_types")
         now = utcnow()
+        whom = list(customer_ids) if customer_ids is not None else [None] * len(items)
         messages = [
             None
             if wanted is not None and event_type not in wanted
-            else self._message(dest, event_type, data, occurred_at, now)
-            for event_type, data in items
+            else self._message(dest, event_type, data, occurred_at, now, customer_id)
+            for (event_type, data), customer_id in zip(items, whom, strict=True)
         ]
         kept = [m for m in messages if m is not None]
         if kept:
@@ -290,11 +308,13 @@ class Webhooks:
         data: dict[str, Any],
         occurred_at: dt.datetime | None,
         now: dt.datetime,
+        customer_id: int | None = None,
     ) -> WebhookMessage:
         return WebhookMessage(
             workspace_id=self.ws.id,
             destination_id=dest.id,
             msg_id=new_msg_id(),
+            customer_id=customer_id,
             event_type=event_type,
             payload=payload(_event_type(event_type), data, occurred_at),
             status="pending",
@@ -398,6 +418,20 @@ class Webhooks:
         )
         if taken is not None and taken != but:
             raise _name_taken(name)
+
+
+def _audit(s, dest: Destination, verb: str, summary: str) -> None:
+    """The ``destination.<verb>`` entry of a change to an endpoint (its URL may hold a
+    token, so the log names the endpoint, not the address)."""
+    audit.record(
+        s,
+        dest.workspace_id,
+        f"destination.{verb}",
+        summary,
+        target_type="destination",
+        target_id=dest.id,
+        details={"kind": dest.kind},
+    )
 
 
 def describe(dest: Destination) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The background workers of a running server: webhooks, e-mail, automations."""
+"""The background workers of a running server: webhooks, e-mail, automations, retention."""
 
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ class ActionWorkers:
             on_mail=lambda: self.mail.wake(),
         )
 
+    @cached_property
+    def retention(self):
+        from strata.privacy.retention import RetentionWorker
+
+        writing = self.stores.writing if self.stores is not None else None
+        return RetentionWorker(self.app, writing=writing)
+
     #: Started in this order, stopped in the reverse one.
-    WORKERS = ("webhooks", "mail", "automations")
+    WORKERS = ("webhooks", "mail", "automations", "retention")
 
     def start(self) -> None:
         for name in self.WORKERS:

@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ibis
@@ -120,6 +120,9 @@ class Warehouse:
     def _transaction(self) -> Iterator[None]:  # pragma: no cover - abstract
         raise NotImplementedError
         yield
+
+    def _before_load(self, ws: str) -> None:
+        """First thing in a load's transaction, before its tables are made sure of."""
 
     def _lock_for_load(self, ws: str) -> None:
         """Keep other writers out of ``ws`` until the transaction ends (ids are max + n)."""
@@ -268,6 +271,7 @@ class Warehouse:
         import_id: int | None = None,
         new_columns: dict[str, dt.DataType] | None = None,
         dry_run: bool = False,
+        customer_limit: Callable[[int], None] | None = None,
     ) -> LoadResult:
         """Upsert customers and add new events and order lines, all or nothing.
 
@@ -276,6 +280,11 @@ class Warehouse:
         stored (or repeated within the batch) are skipped, so loading the same batch
         twice changes nothing. ``new_columns`` become typed ``customers`` columns. With
         ``dry_run`` everything runs and is counted, then rolled back.
+
+        ``customer_limit(total)`` is called with the workspace's customer count after
+        the customers are loaded, inside the transaction and under the load lock: it
+        raises to refuse the load (a plan's limit, :mod:`strata.plans`), and then
+        nothing is written, and two loads at once cannot both pass it.
         """
         started = time.perf_counter()
         ws = self.schema_name(workspace_id)
@@ -283,12 +292,16 @@ class Warehouse:
         cust_schema = self.customer_schema(workspace_id)
         try:
             with self._transaction():
+                self._before_load(ws)
                 self._create_workspace_objects(ws)
                 self._lock_for_load(ws)
                 cust_schema = self._add_customer_columns(ws, cust_schema, new_columns or {})
                 result.customers_created, result.customers_updated = self._load_customers(
                     ws, batch.customers, cust_schema
                 )
+                if customer_limit is not None and result.customers_created:
+                    customers = self._unbound(ws, "customers", cust_schema)
+                    customer_limit(int(self._scalar(customers.count())))
                 _fault_point("customers")
                 if batch.events is not None and batch.events.num_rows:
                     created, skipped, items = self._load_events(ws, batch, import_id, cust_schema)
@@ -619,6 +632,65 @@ class Warehouse:
         with self._transaction():
             self._create_workspace_objects(ws)
             return self._execute_count(delete.sql(dialect=self.dialect))
+
+    # -- data rights and retention (strata.privacy) ---------------------------------------
+    def delete_customers(
+        self, workspace_id: int, customer_ids: Sequence[int], external_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """Delete every row of these customers from every table, all or nothing.
+
+        Rows are matched on ``customer_id`` (``synthetic_truth`` on ``external_id``);
+        returns the rows deleted per table.
+        """
+        ws = self.schema_name(workspace_id)
+        ids = [sge.Literal.number(int(i)) for i in customer_ids]
+        exts = [sge.Literal.string(str(e)) for e in external_ids]
+        counts: dict[str, int] = {}
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            for name in S.TABLES:
+                by_external = name == "synthetic_truth"
+                column, values = ("external_id", exts) if by_external else ("customer_id", ids)
+                if not values:
+                    counts[name] = 0
+                    continue
+                delete = sge.Delete(
+                    this=self._table_ref(ws, name),
+                    where=sge.Where(
+                        this=sge.In(this=sg.column(column, quoted=True), expressions=values)
+                    ),
+                )
+                counts[name] = self._execute_count(delete.sql(dialect=self.dialect))
+        return counts
+
+    def delete_events_before(self, workspace_id: int, cutoff: datetime.datetime) -> dict[str, int]:
+        """Delete events (and their order lines) whose timestamp is before ``cutoff``.
+
+        ``cutoff`` is naive UTC, compared as a timestamp literal on every backend.
+        """
+        ws = self.schema_name(workspace_id)
+        when = sge.Cast(
+            this=sge.Literal.string(cutoff.replace(tzinfo=None).isoformat(sep=" ")),
+            to=sge.DataType.build("timestamp"),
+        )
+        old = sge.LT(this=sg.column("timestamp", quoted=True), expression=when)
+        events = self._table_ref(ws, "events")
+        old_ids = sg.select(sg.column("event_id", quoted=True)).from_(events).where(old)
+        items = sge.Delete(
+            this=self._table_ref(ws, "order_items"),
+            where=sge.Where(
+                this=sge.In(this=sg.column("event_id", quoted=True), query=old_ids.subquery())
+            ),
+        )
+        delete = sge.Delete(this=events, where=sge.Where(this=old))
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            n_items = self._execute_count(items.sql(dialect=self.dialect))
+            n_events = self._execute_count(delete.sql(dialect=self.dialect))
+        return {"events": n_events, "order_items": n_items}
+
+    def reclaim(self, workspace_id: int, tables: Sequence[str] | None = None) -> None:
+        """Make rows deleted from ``tables`` (None: all) unreadable from the files too."""
 
     # -- predictions ----------------------------------------------------------------------
     def replace_predictions(self, workspace_id: int, prediction_type: str, rows: pa.Table) -> int:

@@ -11,9 +11,11 @@ import duckdb
 import ibis
 import pyarrow as pa
 import sqlglot as sg
+import sqlglot.expressions as sge
 from ibis.backends.sql.datatypes import DuckDBType
 
 from strata.errors import ConfigError
+from strata.warehouse import schema as S
 from strata.warehouse.base import Warehouse
 
 #: From this many ids on, :meth:`DuckDBWarehouse.id_set` stages them as a table.
@@ -114,6 +116,45 @@ class DuckDBWarehouse(Warehouse):
             for ref in self._temp_tables:
                 self._con.execute(f"DROP TABLE IF EXISTS {ref}")
             self._temp_tables.clear()
+
+    def reclaim(self, workspace_id: int, tables: Sequence[str] | None = None) -> None:
+        # A DELETE only marks rows deleted: their bytes stay in the row group (also when
+        # new rows join it), and dropped row groups leave their blocks free, not wiped.
+        # So each table is copied and the old one dropped (its row groups go whole), then
+        # the free blocks are filled with noise and freed again.
+        ws = self.schema_name(workspace_id)
+        with self._transaction():
+            for name in tables if tables is not None else S.TABLES:
+                ref = self._table_ref(ws, name)
+                copy = self._table_ref(ws, f"_strata_copy_{name}")
+                for statement in (
+                    sge.Create(this=copy, kind="TABLE", expression=sg.select("*").from_(ref)),
+                    sge.Drop(this=ref, kind="TABLE"),
+                    sge.Alter(
+                        this=copy,
+                        kind="TABLE",
+                        actions=[sge.AlterRename(this=sg.table(name, quoted=True))],
+                    ),
+                ):
+                    self._con.execute(statement.sql(dialect="duckdb"))
+        self._con.execute("CHECKPOINT")
+        free, block = self._con.execute(
+            "SELECT free_blocks, block_size FROM pragma_database_size()"
+        ).fetchone()
+        if free:
+            noise = sg.table("_strata_noise", quoted=True)
+            rows = int((free + 1) * block // 32) + 1000  # 64 hex characters a row, twice over
+            text = sg.parse_one("md5(random()::VARCHAR) || md5(random()::VARCHAR)", read="duckdb")
+            source = sge.Table(
+                this=sge.Anonymous(this="range", expressions=[sge.Literal.number(rows)])
+            )
+            fill = sge.Create(
+                this=noise, kind="TABLE", expression=sg.select(text.as_("f")).from_(source)
+            )
+            self._con.execute(fill.sql(dialect="duckdb"))
+            self._con.execute("CHECKPOINT")
+            self._con.execute(sge.Drop(this=noise, kind="TABLE").sql(dialect="duckdb"))
+            self._con.execute("CHECKPOINT")
 
     def close(self) -> None:
         self._con.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import ibis
 import psycopg
@@ -14,6 +14,7 @@ import sqlglot as sg
 from ibis.backends.sql.datatypes import PostgresType
 
 from strata.errors import ConfigError
+from strata.warehouse import schema as S
 from strata.warehouse.base import Warehouse
 
 _COPY_CHUNK = 1 << 22  # bytes written to COPY at a time
@@ -94,6 +95,11 @@ class PostgresWarehouse(Warehouse):
                 f"CREATE {kind} IF NOT EXISTS {name} ON {schema}.{table} ({', '.join(columns)})"
             )
 
+    def _before_load(self, ws: str) -> None:
+        # CREATE INDEX IF NOT EXISTS takes a SHARE lock on the table: two loads holding it
+        # and then asking for EXCLUSIVE (``_lock_for_load``) deadlock. Take turns first.
+        self._execute(f"SELECT pg_advisory_xact_lock(hashtext('strata load {ws}'))")
+
     def _lock_for_load(self, ws: str) -> None:
         schema = sg.to_identifier(ws, quoted=True).sql("postgres")
         self._execute(f"LOCK TABLE {schema}.customers, {schema}.events IN EXCLUSIVE MODE")
@@ -102,6 +108,13 @@ class PostgresWarehouse(Warehouse):
     def _transaction(self) -> Iterator[None]:
         with self._con.transaction():
             yield
+
+    def reclaim(self, workspace_id: int, tables: Sequence[str] | None = None) -> None:
+        # Deleted rows are dead tuples until VACUUM frees them (it runs outside a
+        # transaction: this connection autocommits).
+        ws = self.schema_name(workspace_id)
+        for name in tables if tables is not None else S.TABLES:
+            self._execute("VACUUM " + self._table_ref(ws, name).sql(dialect=self.dialect))
 
     def close(self) -> None:
         self._con.close()

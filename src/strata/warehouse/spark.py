@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -649,6 +649,62 @@ class SparkWarehouse(Warehouse):
             if gone:
                 self._replace(ws, "memberships", m.filter(m.segment_id != int(segment_id)))
             return gone
+
+    def delete_customers(
+        self, workspace_id: int, customer_ids: Sequence[int], external_ids: Sequence[str]
+    ) -> dict[str, int]:
+        ws = self.schema_name(workspace_id)
+        ids, exts = [int(i) for i in customer_ids], [str(e) for e in external_ids]
+        counts: dict[str, int] = {}
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            for name, table_schema in S.TABLES.items():
+                t = self._unbound(ws, name, table_schema)
+                by_external = name == "synthetic_truth"
+                values = exts if by_external else ids
+                gone = t["external_id" if by_external else "customer_id"].isin(values)
+                counts[name] = int(self._scalar(t.filter(gone).count())) if values else 0
+                if counts[name]:
+                    self._replace(ws, name, t.filter(~gone))
+        return counts
+
+    def delete_events_before(self, workspace_id: int, cutoff: datetime.datetime) -> dict[str, int]:
+        ws = self.schema_name(workspace_id)
+        when = ibis.timestamp(cutoff.replace(tzinfo=None))
+        with self._transaction():
+            self._create_workspace_objects(ws)
+            e = self._unbound(ws, "events", S.EVENTS)
+            i = self._unbound(ws, "order_items", S.ORDER_ITEMS)
+            old = e.filter(e.timestamp < when)
+            n_events = int(self._scalar(old.count()))
+            n_items = 0
+            if n_events:
+                old_ids = old.select("event_id")
+                n_items = int(self._scalar(i.semi_join(old_ids, "event_id").count()))
+                if n_items:
+                    self._replace(ws, "order_items", i.anti_join(old_ids, "event_id"))
+                self._replace(ws, "events", e.filter(e.timestamp >= when))
+        return {"events": n_events, "order_items": n_items}
+
+    def reclaim(self, workspace_id: int, tables: Sequence[str] | None = None) -> None:
+        """Delete the parts the last commit superseded now, not at the next commit.
+
+        Readers of the version before then fail and read again; an erased customer's
+        rows must not wait on disk for the next write.
+        """
+        folder = self.location / self.schema_name(workspace_id)
+        if not folder.is_dir():
+            return
+        with open(folder / "_lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest = _read_manifest(folder)
+            if manifest is None:
+                return
+            if manifest.get("retained"):
+                manifest["retained"] = []
+                os.replace(_write_draft(folder, manifest), folder / MANIFEST)
+                _fsync_dir(folder)
+            _collect_garbage(folder, manifest)
 
 
 # -- helpers ----------------------------------------------------------------------------------
