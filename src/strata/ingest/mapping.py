@@ -12,6 +12,7 @@ A mapping file (YAML or JSON) names the preset, the target and the columns::
       unit_price: UnitPrice
     attributes:                 # further customer columns, each a real typed column
       loyalty_tier: {column: Tier, type: string}
+      card_number: {column: Card, personal: true}   # masked for viewers from now on
     date_format: "%d/%m/%Y"     # optional, when dates are ambiguous
 """
 
@@ -196,6 +197,8 @@ def normalise_header(name: str) -> str:
 class Attribute:
     column: str
     type: str
+    #: Marked personal by the mapping: the workspace masks it for viewers.
+    personal: bool = False
 
 
 @dataclass
@@ -218,7 +221,8 @@ class Mapping:
                 for k, v in self.fields.items()
             },
             "attributes": {
-                k: {"column": a.column, "type": a.type} for k, a in self.attributes.items()
+                k: {"column": a.column, "type": a.type} | ({"personal": True} if a.personal else {})
+                for k, a in self.attributes.items()
             },
             **({"date_format": self.date_format} if self.date_format else {}),
         }
@@ -324,7 +328,10 @@ def load_mapping_file(path: str | Path) -> Mapping:
             )
         if "column" not in spec:
             raise InputError(f"attribute {name!r} needs a 'column'")
-        attributes[name] = Attribute(column=str(spec["column"]), type=kind)
+        personal = spec.get("personal", False)
+        if not isinstance(personal, bool):
+            raise InputError(f"attribute {name!r}: 'personal' must be true or false")
+        attributes[name] = Attribute(column=str(spec["column"]), type=kind, personal=personal)
     target = data.get("as")
     if target not in (None, "customers", "events"):
         raise InputError(f"'as' must be customers or events, not {target!r}")

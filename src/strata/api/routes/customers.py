@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from strata.api.deps import Access, PageDep, ServiceDep, require
-from strata.api.masking import mask_record
 from strata.api.schemas import ERRORS, PageOf, Schema
 from strata.customers import customer_profile
 from strata.errors import NotFound
@@ -70,8 +69,7 @@ def search_customers(
         rows = (
             t.order_by("customer_id").limit(page.limit, offset=page.offset).to_pyarrow().to_pylist()
         )
-    items = [mask_record(r) if access.masked else r for r in rows]
-    return page.answer(items, total)
+    return page.answer(access.masker.rows(rows), total)
 
 
 @router.get("/customers/{external_id}", response_model=dict[str, Any])
@@ -89,12 +87,7 @@ def get_customer(
         profile = customer_profile(
             app, external_id, workspace=access.workspace.name, limit=timeline
         )
-    if access.masked:
-        profile["customer"] = mask_record(profile["customer"])
-        for event in profile["timeline"]:
-            if isinstance(event.get("properties"), dict):
-                event["properties"] = mask_record(event["properties"])
-    return profile
+    return access.mask(profile)  # the customer, and event properties such as an e-mail
 
 
 @router.get("/customers/{external_id}/segments", response_model=CustomerHistory)
@@ -115,7 +108,7 @@ def get_customer_predictions(external_id: ExternalId, access: CustomersRead, svc
     with the model version and why; empty until models have been run."""
     with svc.reading() as app:
         profile = customer_profile(app, external_id, workspace=access.workspace.name, limit=0)
-    return {"external_id": external_id, "predictions": profile["predictions"]}
+    return {"external_id": external_id, "predictions": access.mask(profile["predictions"])}
 
 
 def _known(app, workspace_id: int, external_id: str) -> None:

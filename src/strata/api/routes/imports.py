@@ -23,7 +23,6 @@ from sqlalchemy.orm import defer
 from starlette.concurrency import run_in_threadpool
 
 from strata.api.deps import Access, PageDep, ServiceDep, require
-from strata.api.masking import mask_value
 from strata.api.schemas import ERRORS, JobPublic, PageOf, Schema
 from strata.api.state import Service
 from strata.catalog import ImportRun, Workspace
@@ -232,7 +231,7 @@ def get_import(
     run = _run(svc, access.workspace.id, import_id)
     report = _report(run.report)
     if report is not None and access.masked:
-        report["errors"] = _mask_errors(report.get("errors") or [], report.get("mapping"))
+        report = access.masker.import_report(report)
     return {**_import(run), "report": report, "bad_rows": len(run.errors or [])}
 
 
@@ -248,7 +247,7 @@ def list_import_errors(
     rows = run.errors or []
     items = page.window(rows)
     if access.masked:
-        items = _mask_errors(items, (run.report or {}).get("mapping") or run.mapping)
+        items = access.masker.import_errors(items, (run.report or {}).get("mapping") or run.mapping)
     return page.answer(items, len(rows))
 
 
@@ -496,24 +495,6 @@ def _report(report: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     source = report.get("source")
     return {**report, "source": FilePath(source).name if source else source}
-
-
-def _mask_errors(errors: list[dict[str, Any]], mapping: dict[str, Any] | None) -> list[dict]:
-    """Bad values of personal columns masked: by the file's column or the field it maps to."""
-    mapping = mapping or {}
-    field_of = {}
-    for name, spec in (mapping.get("fields") or {}).items():
-        field_of[spec["column"] if isinstance(spec, dict) else spec] = name
-    for name, spec in (mapping.get("attributes") or {}).items():
-        field_of[spec["column"] if isinstance(spec, dict) else spec] = name
-    out = []
-    for e in errors:
-        if e.get("value") is not None:
-            column = e.get("column", "")
-            value = mask_value(field_of.get(column, column), e["value"])
-            e = {**e, "value": mask_value(column, value)}
-        out.append(e)
-    return out
 
 
 def _plain(value: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from strata.api.deps import Access, PageDep, ServiceDep, require
+from strata.api.masking import Masker
 from strata.api.schemas import ERRORS, JobPublic, PageOf
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/jobs", tags=["jobs"], responses=ERRORS)
@@ -18,7 +19,7 @@ def list_jobs(
 ):
     """The workspace's jobs, newest first."""
     total, rows = svc.jobs.list(access.workspace.id, limit=page.limit, offset=page.offset)
-    return page.answer(rows, total)
+    return page.answer([_public(job, access.masker) for job in rows], total)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -28,4 +29,14 @@ def get_job(
     svc: ServiceDep,
 ):
     """One job: status, progress (0 to 1), what it is doing, and its result or error."""
-    return svc.jobs.get(access.workspace.id, job_id)
+    return _public(svc.jobs.get(access.workspace.id, job_id), access.masker)
+
+
+def _public(job, masker: Masker) -> JobPublic:
+    """A job as the caller may see it: a viewer gets personal values in its result masked
+    (an import's report quotes bad values; other results may hold customers)."""
+    out = JobPublic.model_validate(job)
+    if not masker.active or not out.result:
+        return out
+    result = masker.import_report(out.result) if out.kind == "import" else masker.mask(out.result)
+    return out.model_copy(update={"result": result})

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
+from strata import plans
 from strata.api.deps import Access, PageDep, ServiceDep, require
-from strata.api.masking import mask_value
 from strata.api.routes.segments import segment_of
 from strata.api.schemas import ERRORS, JobPublic, PageOf, Schema
 from strata.api.state import Service
@@ -228,6 +228,7 @@ def fit_clusters(
     from strata.models.cluster import parse_k, run_clustering
 
     k = parse_k(body.k)  # a k out of range answers 422 now, not as a failed job
+    plans.require_clustering(access.workspace, body.method, body.features)  # 402 now, too
     ref = _ref(body.as_of)
     ws = access.workspace
 
@@ -305,6 +306,7 @@ def predict_clv(
     (a job, like ``strata predict clv``); the top 20 % by value become the segment VIPs."""
     from strata.models.clv import run_clv
 
+    plans.require_feature(access.workspace, "predictive")
     ref = _ref(body.as_of)
     ws = access.workspace
 
@@ -327,6 +329,7 @@ def predict_churn(
     the risk bands become the segments "Churn risk: high / medium / low"."""
     from strata.models.churn import run_churn
 
+    plans.require_feature(access.workspace, "predictive")
     if body.medium > body.high:
         raise InputError(f"medium ({body.medium}) must not be above high ({body.high})")
     ref, cutoff = _ref(body.as_of), _ref(body.cutoff)
@@ -351,6 +354,7 @@ def predict_propensity(
     propensity``); the top 20 % become the segment "Likely to buy in N days"."""
     from strata.models.churn import run_propensity
 
+    plans.require_feature(access.workspace, "predictive")
     ref = _ref(body.as_of)
     ws = access.workspace
 
@@ -397,9 +401,7 @@ def list_predictions(
         total = int(mine.count().to_pyarrow().as_py())
     for r in rows:
         r["details"] = _json(r["details"])
-        if access.masked:
-            r["name"] = mask_value("name", r["name"])
-    return page.answer(rows, total)
+    return page.answer(access.masker.rows(rows), total)
 
 
 _PREDICTION_COLUMNS = list(PredictionRow.model_fields)
@@ -426,6 +428,7 @@ def find_lookalikes(
     segment."""
     from strata.models import lookalike
 
+    plans.require_feature(access.workspace, "predictive")
     seed = segment_of(svc.app, access, body.seed)
     ref = _ref(body.as_of)
     ws = access.workspace
