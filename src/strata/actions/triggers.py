@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import ibis
 import sqlalchemy as sa
 
-from strata.catalog import Automation, Sync, TriggerFiring
+from strata.catalog import Automation, Segment, Sync, TriggerFiring
 from strata.catalog.models import utcnow
 
 #: What a listener hears: a workspace had new firings recorded.
@@ -58,6 +58,11 @@ def listening(app, workspace_id: int, segment_id: int) -> list[Automation]:
                     Automation.segment_id == segment_id,
                     Automation.status == "active",
                     Automation.trigger.in_(("enter", "exit")),
+                    # Drafts record nothing: they act on what happens once approved.
+                    Automation.review_status == "approved",
+                    Automation.segment_id.in_(
+                        sa.select(Segment.id).where(Segment.review_status == "approved")
+                    ),
                 )
             )
         )
