@@ -39,6 +39,10 @@ SETTINGS = {
         "default: generated into $STRATA_HOME/secret.key)"
     ),
     "STRATA_PUBLIC_URL": "address the server is reached at, for links in e-mails (http://127.0.0.1:8000)",
+    "STRATA_DEFAULT_PLAN": (
+        "plan of new workspaces: unlimited (self-hosted, the default), or starter, growth, "
+        "professional or enterprise for a hosted install (docs/plans.md)"
+    ),
     "STRATA_WEBHOOK_ALLOW": (
         "hosts or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) that webhooks and "
         "syncs may reach although private; for local use and tests only"
@@ -66,6 +70,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     #: Hosts and networks outgoing requests may reach although private (:mod:`strata.actions.ssrf`).
     webhook_allow: tuple[str, ...] = ()
+    #: The plan new workspaces start on (:mod:`strata.plans`).
+    default_plan: str = "unlimited"
 
     def __post_init__(self) -> None:
         if self.spark_location is None:
@@ -105,6 +111,7 @@ class Settings:
             key_rate_limit=_number(env, "STRATA_KEY_RATE_LIMIT", 2000.0),
             secret_key=env.get("STRATA_SECRET_KEY") or None,
             public_url=(env.get("STRATA_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            default_plan=(env.get("STRATA_DEFAULT_PLAN") or "unlimited").strip().lower(),
             webhook_allow=tuple(
                 part.strip()
                 for part in (env.get("STRATA_WEBHOOK_ALLOW") or "").split(",")

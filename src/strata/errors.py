@@ -62,5 +62,15 @@ class TooManyRequests(StrataError):
         self.retry_after = retry_after
 
 
+class PlanLimit(StrataError):
+    """The workspace's plan does not allow this (a limit reached or a feature not included).
+
+    Its message names the limit, the numbers and the plan that allows it; nothing was
+    stored. HTTP 402 (see :mod:`strata.plans`).
+    """
+
+    exit_code = 5
+
+
 class PayloadTooLarge(InputError):
     """A request body over its documented limit."""

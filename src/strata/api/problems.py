@@ -26,6 +26,8 @@ STATUS: list[tuple[type[E.StrataError], int]] = [
     (E.BadRequest, 400),
     (E.Unauthorized, 401),
     (E.Forbidden, 403),
+    # 402, not 403: the caller may do this, the plan may not; clients offer an upgrade.
+    (E.PlanLimit, 402),
     (E.NotFound, 404),
     (E.Conflict, 409),
     (E.PayloadTooLarge, 413),

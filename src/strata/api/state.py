@@ -7,12 +7,15 @@ reads go on while a load runs; writers take turns through :attr:`Service.write_l
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
 
+from strata import plans
 from strata.accounts import Accounts, KeyPrincipal, digest
 from strata.actions.workers import ActionWorkers
+from strata.catalog import Workspace
 from strata.catalog.models import utcnow
 from strata.config import Settings
 from strata.context import Strata
@@ -21,6 +24,8 @@ from strata.ingest.live import LiveIngest
 from strata.jobs import JobRunner
 from strata.ratelimit import RateLimiter
 from strata.uploads import Uploads
+
+log = logging.getLogger("strata.api")
 
 
 class Service:
@@ -44,6 +49,10 @@ class Service:
         self._keys: dict[str, tuple[KeyPrincipal | None, float]] = {}
         self._keys_used: dict[int, object] = {}
         self._keys_flushed = time.monotonic()
+        #: API calls per workspace, counted in memory and written every few seconds.
+        self.meter = plans.Meter()
+        #: workspace id -> (its plan, when looked up); see :meth:`require_feature`.
+        self._plans: dict[int, tuple[Workspace, float]] = {}
 
     #: How long a looked-up key is trusted without asking the catalog again (seconds).
     #: Revoking through this server takes effect at once; through another, within this.
@@ -72,7 +81,36 @@ class Service:
         self._keys_used[principal.key_id] = utcnow()
         if now - self._keys_flushed > self.KEY_TTL:
             self.flush_key_use()
+        self.require_feature(principal.workspace_id, "api_access")
+        self.count_call(principal.workspace_id)
         return principal
+
+    def require_feature(self, workspace_id: int, feature: str) -> None:
+        """:func:`strata.plans.require_feature`, with the plan looked up once per
+        :attr:`KEY_TTL` (the ingest path does no catalog work per call)."""
+        now = time.monotonic()
+        hit = self._plans.get(workspace_id)
+        if hit is None or now - hit[1] > self.KEY_TTL:
+            with self.app.session() as s:
+                ws = s.get(Workspace, workspace_id)
+            if ws is None:
+                return  # gone: the caller's own lookup answers
+            hit = (ws, now)
+            self._plans[workspace_id] = hit
+        plans.require_feature(hit[0], feature)
+
+    def forget_plan(self, workspace_id: int) -> None:
+        """The plan changed: look it up again on the next call."""
+        self._plans.pop(workspace_id, None)
+
+    def count_call(self, workspace_id: int) -> None:
+        """Count one API call of a workspace; written every few seconds, not per call."""
+        self.meter.add(workspace_id, "api_calls")
+        if self.meter.due():
+            try:
+                self.meter.flush(self.app)
+            except Exception:  # counts are kept for the next flush; the request goes on
+                log.warning("could not write API call counts", exc_info=True)
 
     def known_key(self, secret: str) -> bool:
         """Whether :meth:`api_key` answers ``secret`` from memory (no catalog query)."""
@@ -136,6 +174,7 @@ class Service:
         for hook in reversed(self._hooks_stopped):
             hook()
         self.flush_key_use()
+        self.meter.flush(self.app)
         self.rate_limiter.close()
         self.ingest.stop()
         self.actions.stop()

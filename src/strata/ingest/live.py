@@ -101,12 +101,14 @@ from pydantic import (
     model_validator,
 )
 
+from strata import plans
 from strata.catalog import Setting, Workspace
 from strata.catalog.models import IngestBatch, utcnow
 from strata.context import Strata
-from strata.errors import BadRequest, NotFound
+from strata.errors import BadRequest, NotFound, PlanLimit
 from strata.ingest.mapping import normalise_header
 from strata.ingest.presets.generic import ORDER_NAMES, REFUND_NAMES
+from strata.privacy.subjects import Suppressions
 from strata.segments import nodes as N
 from strata.segments.compile import RULE_KINDS, SegmentRef
 from strata.segments.engine import GLOBAL_TRAITS, Segments, dependencies
@@ -1009,6 +1011,10 @@ class LiveIngest:
         row = chunk[0]
         self._failures[row.id] += 1
         tries = self._failures[row.id]
+        if isinstance(exc, PlanLimit):  # retrying cannot help until the plan changes
+            self.counts["refused_by_plan"] += row.events
+            self._dead_letter(row, reason)
+            return True
         if tries >= MAX_FAILURES and self._warehouse_works(app, ws.id):
             self._dead_letter(row, reason)
             return True
@@ -1069,12 +1075,23 @@ class LiveIngest:
 
     def _load(self, app: Strata, ws: Workspace, rows: list[_Row]) -> _Loaded:
         messages = [m for r in rows for m in orjson.loads(r.payload)]
+        # Queued before their erasure, loaded after it: refused here too (strata.privacy).
+        messages, refused = Suppressions.load(app, ws.id).admit(messages)
+        self.counts["refused_erased"] += refused
         live_columns = self._live_columns(app, ws.id)
         with self.write_lock:
             schema = app.warehouse.customer_schema(ws.id)
             built = build_batch(messages, schema, live_columns=live_columns)
-            result = app.warehouse.load(ws.id, built.batch, new_columns=built.new_columns)
+            result = app.warehouse.load(
+                ws.id,
+                built.batch,
+                new_columns=built.new_columns,
+                customer_limit=plans.customer_check(
+                    ws, doing="these live events", outcome="Nothing of them was loaded."
+                ),
+            )
             ids = self._customer_ids(app, ws.id, built.external_ids)
+        plans.count_usage(app, ws.id, "events_ingested", result.events_created)
         if built.new_columns:
             self._save_live_columns(app, ws.id, [*live_columns, *built.new_columns])
         if built.ignored_columns:

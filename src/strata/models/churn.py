@@ -69,6 +69,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from strata import plans
 from strata.catalog import Workspace
 from strata.errors import InputError, NotFound
 from strata.models import features as F
@@ -678,6 +679,7 @@ def run_churn(
     from strata.segments.engine import Segments
 
     ws = workspace if isinstance(workspace, Workspace) else app.workspace(workspace)
+    plans.require_feature(ws, "predictive")
     segs = Segments(app, ws)
     horizon = _check_days(horizon_days, "horizon_days")
     limits = _check_bands(bands)
@@ -744,6 +746,7 @@ def run_propensity(
     from strata.segments.engine import Segments
 
     ws = workspace if isinstance(workspace, Workspace) else app.workspace(workspace)
+    plans.require_feature(ws, "predictive")
     segs = Segments(app, ws)
     days = _check_days(days, "days")
     if top_percent is not None and not 0 < float(top_percent) <= 100:

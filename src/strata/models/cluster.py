@@ -39,6 +39,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from strata import plans
 from strata.errors import InputError
 from strata.models import features as F
 from strata.segments.compile import Compiler, ValueFn
@@ -693,6 +694,7 @@ def run_clustering(
         raise InputError("a cluster model needs a name, e.g. behaviour")
     ref = _reference(as_of)
     segs = Segments(app, workspace)
+    plans.require_clustering(segs.ws, method, features)
     chosen = F.resolve(segs, ref, features)
     frame = F.feature_frame(segs, chosen, ref, sample=sample, seed=seed)
     largest = max(_candidates(k, DEFAULT_K_RANGE))

@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from strata import plans
 from strata.catalog import Workspace
 from strata.errors import InputError
 from strata.segments.reference import ReferenceTime
@@ -507,6 +508,7 @@ def run_clv(
     horizon = _check_horizon(horizon)
     discount_rate = _check_discount(discount_rate)
     ws = workspace if isinstance(workspace, Workspace) else app.workspace(workspace)
+    plans.require_feature(ws, "predictive")
     ref = as_of or ReferenceTime.now()
     timings: dict[str, float] = {}
 

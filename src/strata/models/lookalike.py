@@ -36,6 +36,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from strata import plans
 from strata.catalog import Workspace
 from strata.errors import InputError, NotFound
 from strata.models import features as F
@@ -311,6 +312,7 @@ def find_lookalikes(
     if save_as is not None and save_as == seed_segment:
         raise InputError(f"save_as names the seed {seed_segment!r}: choose another segment name")
     segs = Segments(app, workspace)
+    plans.require_feature(segs.ws, "predictive")
     ref = _reference(as_of)
     seed_ids = _seed_members(segs, seed_segment)
     if save_as is not None:

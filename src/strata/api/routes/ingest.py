@@ -7,7 +7,9 @@ warehouse and the segments within about a second (:mod:`strata.ingest.live`).
 
 Limits, as Segment's: a call's JSON at most 32 KB, a batch at most 500 KB (both after
 ``Content-Encoding: gzip`` is undone; an inflated body past the limit stops inflating
-and answers 413). Bad JSON or an invalid call answers 400 naming the call and field.
+and answers 413). Bad JSON or an invalid call answers 400 naming the call and field; so
+does a call about a person erased on request (``docs/privacy.md``): the whole request is
+refused and nothing of it is queued.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from strata.api.deps import PrincipalDep, ServiceDep
 from strata.catalog.models import utcnow
 from strata.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from strata.ingest.live import parse_calls
+from strata.privacy.subjects import REFUSED, Suppressions
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 #: Owner-only figures of the loader, mounted under ``/api/v1`` (``/api/v1/admin/ingest/stats``).
@@ -132,6 +135,7 @@ def _check_sizes(calls: list[Any], body_size: int) -> None:
 async def _workspace_id(request: Request, svc) -> int:
     """The workspace of the request's write key (the key lookup may touch the catalog)."""
     principal = await run_in_threadpool(svc.api_key, write_key(request), "write")
+    await run_in_threadpool(svc.require_feature, principal.workspace_id, "realtime")
     return principal.workspace_id
 
 
@@ -139,8 +143,19 @@ async def _ingest(svc, workspace_id: int, calls: list[Any], **kw) -> Response:
     """Validate, queue durably (off the event loop), and only then answer 200."""
     received = utcnow()
     messages = parse_calls(calls, received, **kw)
+    await run_in_threadpool(_refuse_erased, svc, workspace_id, messages, kw.get("where", "batch"))
     await run_in_threadpool(svc.ingest.accept, workspace_id, messages, received_at=received)
     return Response(_SUCCESS, media_type="application/json")
+
+
+def _refuse_erased(svc, workspace_id: int, messages: list[dict[str, Any]], where: str) -> None:
+    """A call about a person erased on request refuses the request, as an invalid call
+    does: nothing of it is queued (:mod:`strata.privacy`)."""
+    suppressions = Suppressions.load(svc.app, workspace_id)
+    for i, message in enumerate(messages):
+        if suppressions.message_refused(message):
+            call = where if len(messages) == 1 and where != "batch" else f"batch[{i}]"
+            raise BadRequest(f"{call}: this person was {REFUSED}; nothing was queued")
 
 
 @router.post("/batch", responses=RESPONSES)
