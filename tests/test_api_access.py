@@ -189,6 +189,8 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
     )
     assert upload.status_code == 201, upload.text
     secret_email = app.warehouse.table(b_ws.id, "customers").email.max().to_pyarrow().as_py()
+    rights = root.post(f"/api/v1/workspaces/{b}/privacy/access", json={"external_id": "C0000001"})
+    assert rights.status_code == 202, rights.text
     ids = {
         "segment_id": str(segment_id),
         "automation_id": str(automation.id),
@@ -206,6 +208,7 @@ def test_ids_from_another_workspace_answer_404_on_every_route_that_takes_one(ser
         "external_id": "C0000001",
         "customer": "C0000001",
         "name": "Secret B tiers",
+        "request_id": str(rights.json()["request"]["id"]),
     }
     checked, wrong = 0, []
     for method, path, route in workspace_routes(server.app):

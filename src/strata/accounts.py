@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from strata import audit, plans
 from strata.catalog import ApiKey, AuthSession, LoginFailure, Member, User, Workspace
 from strata.catalog.models import utcnow
-from strata.context import Strata
+from strata.context import Strata, new_workspace
 from strata.errors import Forbidden, InputError, NotFound, TooManyRequests, Unauthorized
 
 #: Roles from most to least powerful.
@@ -310,9 +311,7 @@ class Accounts:
         with self.app.session() as s:
             if s.scalar(sa.select(Workspace.id).where(Workspace.name == name)) is not None:
                 raise InputError(f"a workspace named {name!r} already exists; choose another name")
-            ws = Workspace(name=name, **{k: v for k, v in fields.items() if v is not None})
-            s.add(ws)
-            s.flush()
+            ws = new_workspace(s, self.app.settings, name, **fields)
             s.add(Member(workspace_id=ws.id, user_id=user.id, role="owner"))
             s.commit()
             return ws
@@ -358,6 +357,16 @@ class Accounts:
                 )
             member = Member(workspace_id=workspace_id, user_id=user.id, role=role)
             s.add(member)
+            s.flush()
+            audit.record(
+                s,
+                workspace_id,
+                "member.add",
+                f"gave {user.email} the role {role}",
+                target_type="member",
+                target_id=member.id,
+                details={"user_id": user.id, "role": role},
+            )
             s.commit()
             return member, user, generated
 
@@ -373,7 +382,7 @@ class Accounts:
         return row[0], row[1]
 
     def change_role(self, workspace_id: int, member_id: int, role: str, *, by_role: str) -> Member:
-        member, _ = self.member(workspace_id, member_id)
+        member, user = self.member(workspace_id, member_id)
         self._check_grant(role, by_role)
         if member.role == "owner" and by_role != "owner":
             raise Forbidden("only an owner can change an owner's role")
@@ -381,18 +390,36 @@ class Accounts:
             if member.role == "owner" and role != "owner":
                 self._keep_an_owner(s, workspace_id, member.id)
             row = s.get(Member, member.id)
-            row.role = role
+            before, row.role = row.role, role
+            audit.record(
+                s,
+                workspace_id,
+                "member.role",
+                f"changed {user.email}'s role from {before} to {role}",
+                target_type="member",
+                target_id=member.id,
+                details={"user_id": member.user_id, "role": [before, role]},
+            )
             s.commit()
             return row
 
     def remove_member(self, workspace_id: int, member_id: int, *, by_role: str) -> None:
-        member, _ = self.member(workspace_id, member_id)
+        member, user = self.member(workspace_id, member_id)
         if member.role == "owner" and by_role != "owner":
             raise Forbidden("only an owner can remove an owner")
         with self.app.session() as s:
             if member.role == "owner":
                 self._keep_an_owner(s, workspace_id, member.id)
             s.execute(sa.delete(Member).where(Member.id == member.id))
+            audit.record(
+                s,
+                workspace_id,
+                "member.remove",
+                f"removed {user.email} ({member.role})",
+                target_type="member",
+                target_id=member.id,
+                details={"user_id": member.user_id, "role": member.role},
+            )
             s.commit()
 
     @staticmethod
@@ -424,6 +451,9 @@ class Accounts:
             raise InputError("a key needs a name of 1 to 200 characters")
         secret = f"sk_{kind}_{secrets.token_urlsafe(24)}"
         with self.app.session() as s:
+            ws = s.get(Workspace, workspace_id)
+            if ws is not None:
+                plans.require_feature(ws, "api_access")  # API keys are the plan's API access
             key = ApiKey(
                 workspace_id=workspace_id,
                 name=name,
@@ -433,6 +463,17 @@ class Accounts:
                 created_by=by,
             )
             s.add(key)
+            s.flush()
+            # The prefix names the key in the log; the secret is never written anywhere.
+            audit.record(
+                s,
+                workspace_id,
+                "key.create",
+                f"created {kind} API key {name!r} ({key.prefix}…)",
+                target_type="key",
+                target_id=key.id,
+                details={"kind": kind, "prefix": key.prefix},
+            )
             s.commit()
             return key, secret
 
@@ -451,7 +492,17 @@ class Accounts:
                 raise NotFound(f"no API key {key_id} in this workspace")
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
+                audit.record(
+                    s,
+                    workspace_id,
+                    "key.revoke",
+                    f"revoked API key {key.name!r} ({key.prefix}…)",
+                    target_type="key",
+                    target_id=key.id,
+                    details={"prefix": key.prefix},
+                )
                 s.commit()
+
             return key
 
     def key_for(self, secret: str) -> ApiKey | None:

@@ -12,6 +12,7 @@ from functools import cached_property
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from strata import plans
 from strata.catalog import ImportRun, Workspace, open_catalog
 from strata.catalog.models import utcnow
 from strata.config import Settings
@@ -73,8 +74,7 @@ class Strata:
                         f"no workspace named {name!r}; import data into it first "
                         "or list them with `strata workspaces`"
                     )
-                ws = Workspace(name=name)
-                s.add(ws)
+                ws = new_workspace(s, self.settings, name)
                 s.commit()
             return ws
 
@@ -95,6 +95,44 @@ class Strata:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def new_workspace(s: Session, settings: Settings, name: str, **fields: str | None) -> Workspace:
+    """Add a workspace (on its starting plan) to ``s``, with its ``workspace.create`` entry.
+
+    A workspace id is never used twice: the audit log, warehouse schemas (``ws_<id>``) and
+    files are keyed by it. SQLite hands out the highest rowid + 1, so deleting the newest
+    workspace would give its id to the next one; there the id is chosen past every id the
+    audit log has seen.
+    """
+    from strata import audit
+    from strata.catalog import AuditEntry
+
+    ws = Workspace(name=name, **{k: v for k, v in fields.items() if v is not None})
+    ws.plan = plans.initial_plan(settings)
+    if s.get_bind().dialect.name == "sqlite":
+        used = s.scalar(
+            sa.select(
+                sa.func.max(
+                    sa.func.coalesce(sa.select(sa.func.max(Workspace.id)).scalar_subquery(), 0),
+                    sa.func.coalesce(
+                        sa.select(sa.func.max(AuditEntry.workspace_id)).scalar_subquery(), 0
+                    ),
+                )
+            )
+        )
+        ws.id = int(used or 0) + 1
+    s.add(ws)
+    s.flush()
+    audit.record(
+        s,
+        ws.id,
+        "workspace.create",
+        f"created workspace {name!r}",
+        target_type="workspace",
+        target_id=ws.id,
+    )
+    return ws
 
 
 def _mark_interrupted_imports(factory: sessionmaker[Session]) -> None:

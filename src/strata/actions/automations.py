@@ -39,6 +39,7 @@ import ibis.expr.datatypes as idt
 import pyarrow as pa
 import sqlalchemy as sa
 
+from strata import audit, governance
 from strata.actions.destinations import destination_of
 from strata.catalog import (
     Automation,
@@ -77,6 +78,8 @@ MIN_EVERY = 5
 STALE_CLAIM = dt.timedelta(minutes=10)
 #: A sync that failed on its own is tried again after this long.
 SYNC_RETRY = dt.timedelta(minutes=5)
+#: Segments that may act: not waiting for approval (:mod:`strata.governance`).
+_APPROVED_SEGMENTS = sa.select(Segment.id).where(Segment.review_status == "approved")
 
 
 class Automations:
@@ -115,8 +118,12 @@ class Automations:
         every_minutes: int | None = None,
         status: str = "active",
         created_by: int | None = None,
+        audited: bool = True,
     ) -> Automation:
-        """Check everything, then store the automation (active unless ``status`` says)."""
+        """Check everything, then store the automation (active unless ``status`` says).
+
+        ``audited=False``: the caller writes the audit entry (a campaign's automation).
+        """
         name = _name(name)
         seg = self._segment(segment)
         fields = self._checked(trigger, action, wait_seconds, condition, every_minutes)
@@ -137,6 +144,18 @@ class Automations:
                 **fields,
             )
             s.add(row)
+            if audited:
+                s.flush()
+                audit.record(
+                    s,
+                    self.ws.id,
+                    "automation.create",
+                    f"created automation {name!r} ({trigger} of segment {seg.name!r})",
+                    target_type="automation",
+                    target_id=row.id,
+                    details={"trigger": trigger, "action": row.action.get("kind")},
+                )
+            governance.track(s, self.ws.id, "automation", row, new=True)
             s.commit()
             return row
 
@@ -163,7 +182,9 @@ class Automations:
                 row.status = _status(changes["status"])
             for key, value in fields.items():
                 setattr(row, key, value)
+            _audit_update(s, row, changes)
             try:
+                governance.track(s, self.ws.id, "automation", row)  # may go back to review
                 s.commit()
             except sa.exc.IntegrityError:
                 raise InputError(f"an automation named {row.name!r} already exists") from None
@@ -176,9 +197,17 @@ class Automations:
         return self.update(automation_id, status="active")
 
     def delete(self, automation_id: int) -> None:
-        self.get(automation_id)
+        found = self.get(automation_id)
         with self.app.session() as s:
             s.execute(sa.delete(Automation).where(Automation.id == automation_id))
+            audit.record(
+                s,
+                self.ws.id,
+                "automation.delete",
+                f"deleted automation {found.name!r}",
+                target_type="automation",
+                target_id=automation_id,
+            )
             s.commit()
 
     def firings(
@@ -252,6 +281,29 @@ class Automations:
         rule = N.parse_rule(condition)
         Segments(self.app, self.ws).compiler(ReferenceTime.now()).members(rule)
         return N.rule_json(rule)
+
+
+def _audit_update(s, row: Automation, changes: dict[str, Any]) -> None:
+    """One entry for a change: pausing and resuming are named as such."""
+    state = sa.inspect(row)
+    changed = [a.key for a in state.attrs if a.history.has_changes()]
+    if set(changes) == {"status"} and changes["status"] in ("paused", "active"):
+        verb = "pause" if changes["status"] == "paused" else "resume"
+        summary = f"{verb}d automation {row.name!r}"
+    else:
+        verb = "update"
+        summary = f"changed automation {row.name!r}" + (
+            f": {', '.join(changed)}" if changed else ""
+        )
+    audit.record(
+        s,
+        row.workspace_id,
+        f"automation.{verb}",
+        summary,
+        target_type="automation",
+        target_id=row.id,
+        details={"changed": changed},
+    )
 
 
 def check_action(app: Strata, ws: Workspace, action: dict[str, Any]) -> dict[str, Any]:
@@ -521,6 +573,8 @@ class AutomationRunner:
                         Automation.trigger == "schedule",
                         Automation.status == "active",
                         Automation.next_run_at <= now,
+                        Automation.review_status == "approved",  # drafts wait (governance)
+                        Automation.segment_id.in_(_APPROVED_SEGMENTS),
                     )
                 )
             )
@@ -543,7 +597,15 @@ class AutomationRunner:
 
         now = utcnow()
         with self.app.session() as s:
-            due = list(s.scalars(sa.select(Sync).where(Sync.due_at <= now)))
+            due = list(
+                s.scalars(
+                    sa.select(Sync).where(
+                        Sync.due_at <= now,
+                        Sync.review_status == "approved",  # drafts wait (governance)
+                        Sync.segment_id.in_(_APPROVED_SEGMENTS),
+                    )
+                )
+            )
             for sync in due:  # taken: changes from now on make it due again
                 sync.due_at = None
             s.commit()
@@ -574,6 +636,9 @@ class AutomationRunner:
             )
         if a.status != "active" and not (campaign and firings[0].change == "launch"):
             self._finish(firings, "pending", None)  # paused: they wait for it to resume
+            return
+        if "draft" in (a.review_status, seg.review_status):
+            self._finish(firings, "pending", None)  # a change waits for approval (governance)
             return
         todo = list(firings)
         if campaign is not None:
@@ -645,7 +710,9 @@ class AutomationRunner:
                 (EVENT_TYPES[f.change], _payload(a, seg, f, customers.get(f.customer_id, {})))
                 for f in firings
             ]
-            queued = Webhooks(self.app, ws).enqueue_many(action["destination"], items)
+            queued = Webhooks(self.app, ws).enqueue_many(
+                action["destination"], items, customer_ids=ids
+            )
             self.on_webhook()
             return {
                 f.customer_id: f"webhook {msg.msg_id}"

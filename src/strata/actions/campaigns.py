@@ -25,6 +25,7 @@ from typing import Any
 import ibis
 import sqlalchemy as sa
 
+from strata import audit, governance
 from strata.actions.automations import Automations, current_members
 from strata.actions.triggers import add_firings
 from strata.analysis.insights import two_proportion_p
@@ -143,7 +144,13 @@ class Campaigns:
         if taken is not None:
             raise InputError(f"a campaign named {name!r} already exists; choose another")
         automation = Automations(self.app, self.ws).create(
-            f"campaign: {name}", segment, "enter", action, status="paused", created_by=created_by
+            f"campaign: {name}",
+            segment,
+            "enter",
+            action,
+            status="paused",
+            created_by=created_by,
+            audited=False,  # the campaign is the one change: one entry, below
         )
         with self.app.session() as s:
             row = Campaign(
@@ -158,6 +165,20 @@ class Campaigns:
                 salt=secrets.token_hex(8),
             )
             s.add(row)
+            s.flush()
+            audit.record(
+                s,
+                self.ws.id,
+                "campaign.create",
+                f"created campaign {name!r} ({row.kind}, {holdout:g}% holdout)",
+                target_type="campaign",
+                target_id=row.id,
+                details={
+                    "kind": row.kind,
+                    "holdout_percent": holdout,
+                    "automation_id": automation.id,
+                },
+            )
             s.commit()
             return row
 
@@ -173,7 +194,17 @@ class Campaigns:
             row = s.get(Campaign, campaign_id)
             row.status, row.started_at = "running", now
             auto = s.get(Automation, c.automation_id)
+            governance.check_approved("automation", auto)  # a draft does not act
+            governance.check_approved("segment", s.get(Segment, c.segment_id))
             auto.status = "active"
+            audit.record(
+                s,
+                self.ws.id,
+                "campaign.launch",
+                f"launched campaign {c.name!r}",
+                target_type="campaign",
+                target_id=c.id,
+            )
             s.commit()
         ids = current_members(self.app, self.ws.id, c.segment_id)
         add_firings(self.app, self.ws.id, [(auto, ids)], change="launch", at=now)
@@ -198,6 +229,14 @@ class Campaigns:
                     )
                     .values(status="skipped", outcome="the campaign ended first", done_at=now)
                 )
+            audit.record(
+                s,
+                self.ws.id,
+                "campaign.end",
+                f"ended campaign {c.name!r}",
+                target_type="campaign",
+                target_id=c.id,
+            )
             s.commit()
         results = self.results(campaign_id)
         with self.app.session() as s:
@@ -211,6 +250,14 @@ class Campaigns:
             s.execute(sa.delete(Campaign).where(Campaign.id == campaign_id))
             if c.automation_id is not None:
                 s.execute(sa.delete(Automation).where(Automation.id == c.automation_id))
+            audit.record(
+                s,
+                self.ws.id,
+                "campaign.delete",
+                f"deleted campaign {c.name!r}",
+                target_type="campaign",
+                target_id=c.id,
+            )
             s.commit()
 
     def results(self, campaign_id: int) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
+from strata import audit
 from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.normalize import split_name
 from strata.actions.secrets import Sealer
@@ -503,6 +504,19 @@ def server_info(dest: Destination) -> dict[str, Any]:
 
 
 # -- the workspace's mail ---------------------------------------------------------------------
+def _audit_server(s, dest: Destination, verb: str, summary: str, changed) -> None:
+    """The ``destination.<verb>`` entry of a change to an SMTP server."""
+    audit.record(
+        s,
+        dest.workspace_id,
+        f"destination.{verb}",
+        summary,
+        target_type="destination",
+        target_id=dest.id,
+        details={"kind": dest.kind, "changed": sorted(changed)} if changed else {"kind": dest.kind},
+    )
+
+
 class Mailer:
     """A workspace's SMTP servers, outbox and unsubscribe list.
 
@@ -561,6 +575,8 @@ class Mailer:
         with self.app.session() as s:
             self._name_free(s, name)
             s.add(dest)
+            s.flush()
+            _audit_server(s, dest, "create", f"added SMTP server {name!r}", [])
             s.commit()
         return dest
 
@@ -616,6 +632,11 @@ class Mailer:
                     raise InputError("status: use active or disabled")
                 dest.status = fields["status"]
                 dest.disabled_reason = "disabled by hand" if dest.status == "disabled" else None
+            if set(fields) == {"status"}:
+                verb = "enable" if dest.status == "active" else "disable"
+                _audit_server(s, dest, verb, f"{verb}d SMTP server {dest.name!r}", [])
+            else:  # names what changed; a password is never logged, only that it changed
+                _audit_server(s, dest, "update", f"changed SMTP server {dest.name!r}", fields)
             s.commit()
         return dest
 
@@ -629,6 +650,7 @@ class Mailer:
                 .values(status="failed", last_error="its SMTP server was removed")
             )
             s.execute(sa.delete(Destination).where(Destination.id == dest.id))
+            _audit_server(s, dest, "delete", f"removed SMTP server {dest.name!r}", [])
             s.commit()
 
     # messages

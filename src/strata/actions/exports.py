@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
+from strata import audit, governance, plans
 from strata.actions import normalize as nz
 from strata.catalog import Segment, Workspace
 from strata.catalog.models import ExportFile, utcnow
@@ -292,6 +293,7 @@ class Exports:
         check_format(fmt)
         region = check_region(default_region)
         seg = self._segment(segment)
+        governance.check_approved("segment", seg)  # a changed segment waits for approval
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = utcnow().strftime("%Y%m%dT%H%M%S")
         name = f"{_slug(seg.name)}-{fmt.replace('_', '-')}-{stamp}-{secrets.token_hex(3)}.csv"
@@ -318,6 +320,17 @@ class Exports:
         try:
             with self.app.session() as s:
                 s.add(row)
+                plans.add_usage(s, self.ws.id, "exports")  # this month's usage
+                s.flush()
+                audit.record(
+                    s,
+                    self.ws.id,
+                    "export.create",
+                    f"exported {n:,} members of segment {seg.name!r} as {fmt}",
+                    target_type="export",
+                    target_id=row.id,
+                    details={"segment_id": seg.id, "format": fmt, "rows": n},
+                )
                 s.commit()
                 s.refresh(row)
                 s.expunge(row)
@@ -365,6 +378,14 @@ class Exports:
             path.unlink(missing_ok=True)
         with self.app.session() as s:
             s.delete(s.get(ExportFile, row.id))
+            audit.record(
+                s,
+                self.ws.id,
+                "export.delete",
+                f"deleted export {row.id} ({row.format}, {row.rows:,} rows)",
+                target_type="export",
+                target_id=row.id,
+            )
             s.commit()
 
     def segment_names(self, ids: Iterable[int | None]) -> dict[int, str]:

@@ -9,7 +9,7 @@ it did not exist) and checks their role against :data:`strata.accounts.ACTIONS`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Path, Query, Request
@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from strata import audit
 from strata.accounts import SEES_PERSONAL_DATA, Principal, can
+from strata.api.masking import Masker
 from strata.api.requestid import current_request_id
 from strata.api.state import Service
 from strata.audit import Actor
 from strata.catalog import Workspace
 from strata.context import Strata
 from strata.errors import Forbidden, NotFound, Unauthorized
+from strata.personal import marked_in
 
 SESSION_COOKIE = "strata_session"
 
@@ -47,7 +49,16 @@ def get_principal(request: Request, svc: ServiceDep) -> Principal:
     token = session_token(request)
     if not token:
         raise Unauthorized("sign in first (POST /api/v1/auth/login), then send the cookie or token")
-    return svc.accounts.authenticate(token)
+    principal = svc.accounts.authenticate(token)
+    audit.set_actor(
+        Actor(
+            user_id=principal.user.id,
+            label=principal.user.email,
+            request_id=current_request_id(),
+            address=request.client.host if request.client else None,
+        )
+    )
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -60,6 +71,8 @@ class Access:
     principal: Principal
     workspace: Workspace
     role: str
+    #: The columns the workspace marked personal (read for viewers only).
+    personal: frozenset[str] = frozenset()
 
     @property
     def user_id(self) -> int:
@@ -70,12 +83,20 @@ class Access:
         """Whether personal data must be masked for this caller (viewers)."""
         return self.role not in SEES_PERSONAL_DATA
 
+    @property
+    def masker(self) -> Masker:
+        """How this caller sees personal data (:class:`strata.api.masking.Masker`)."""
+        return Masker(self.personal, active=self.masked)
+
+    def mask(self, data: Any) -> Any:
+        """``data`` with personal values masked if this caller is a viewer, else as is."""
+        return self.masker.mask(data)
+
 
 def require(action: str):
     """A dependency: the caller may do ``action`` in the path's workspace."""
 
     def dependency(
-        request: Request,
         principal: PrincipalDep,
         svc: ServiceDep,
         workspace_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -83,19 +104,14 @@ def require(action: str):
         role = svc.accounts.role(principal.user, workspace_id)
         if role is None:
             raise NotFound(f"no workspace {workspace_id}")
+        svc.count_call(workspace_id)  # in memory; see strata.plans.Meter
         if not can(role, action):
             raise Forbidden(f"your role ({role}) may not {action.replace('.', ' ')}")
         with svc.app.session() as s:
             ws = s.get(Workspace, workspace_id)
-        audit.set_actor(
-            Actor(
-                user_id=principal.user.id,
-                label=principal.user.email,
-                request_id=current_request_id(),
-                address=request.client.host if request.client else None,
-            )
-        )
-        return Access(principal, ws, role)
+            # Read per request, not cached: another worker may have just marked a field.
+            marked = marked_in(s, workspace_id) if role not in SEES_PERSONAL_DATA else frozenset()
+        return Access(principal, ws, role, marked)
 
     dependency.action = action  # read by the role-matrix test and the docs
     return dependency

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,3 +57,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, "invalid input"),
     )
 }
+
+
+#: The review state of a segment, automation or sync (:mod:`strata.governance`).
+ReviewStatus = Annotated[
+    str,
+    Field(
+        description="approved, or draft: changed while the workspace requires approval and "
+        "waiting for an admin; a draft does not act"
+    ),
+]

@@ -102,8 +102,6 @@ class Segment(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: approved, or draft (changed while the workspace requires approval: it does not act
     #: until an admin approves it; see :mod:`strata.governance`).
-    #: approved, or draft (changed while the workspace requires approval: it does not act
-    #: until an admin approves it; see :mod:`strata.governance`).
     review_status: Mapped[str] = mapped_column(
         String(16), default="approved", server_default="approved"
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from strata import audit, personal, plans
 from strata.catalog import ImportRun
 from strata.catalog.models import utcnow
 from strata.context import Strata
@@ -125,6 +126,7 @@ def run_import(
         mapping=mapping.to_dict(),
         new_columns=new_columns,
         dry_run=dry_run,
+        strict=strict,
         problems=problems,
         rows_read=rows_read,
         encoding=raw.encoding,
@@ -147,6 +149,7 @@ def load_batch(
     preset_confidence: float = 1.0,
     new_columns: dict | None = None,
     dry_run: bool = False,
+    strict: bool = False,
     problems: Problems | None = None,
     rows_read: int | None = None,
     encoding: str | None = None,
@@ -159,8 +162,12 @@ def load_batch(
     problems = problems or Problems()
     step = progress or (lambda stage, detail: None)
     ws = app.workspace(workspace, create=True) if not dry_run else _maybe_workspace(app, workspace)
+    if ws is not None:
+        batch = _refuse_suppressed(app, ws.id, batch, problems, strict=strict)
     run_id = None
     if not dry_run:
+        # Marked before the rows land, so no viewer ever sees them unmasked.
+        personal.mark_from_mapping(app, ws, mapping)
         run_id = _start_run(app, ws.id, source, preset, target, mapping)
     n_events = 0 if batch.events is None else batch.events.num_rows
     step("load", f"{batch.customers.num_rows:,} customers, {n_events:,} events")
@@ -171,6 +178,8 @@ def load_batch(
             import_id=run_id,
             new_columns=new_columns,
             dry_run=dry_run or ws is None,
+            # The plan's customer limit, checked inside the load's transaction.
+            customer_limit=plans.customer_check(ws) if ws is not None else None,
         )
     except BaseException as exc:
         if run_id is not None:
@@ -205,7 +214,28 @@ def load_batch(
     }
     if run_id is not None:
         _finish_run(app, run_id, "succeeded", report=report, errors=problems.errors)
+        plans.count_usage(app, ws.id, "events_ingested", result.events_created)
     return report
+
+
+def _refuse_suppressed(app: Strata, workspace_id: int, batch: Batch, problems, *, strict: bool):
+    """``batch`` without people erased on request (:mod:`strata.privacy`), counted as
+    skipped rows; with ``strict`` a file holding any of them is refused."""
+    from strata.privacy.subjects import REFUSED, Suppressions
+
+    suppressions = Suppressions.load(app, workspace_id)
+    if not suppressions:
+        return batch
+    batch, customers, events = suppressions.filter_batch(batch)
+    refused = events or customers
+    if refused and strict:
+        raise ImportRefused(
+            f"{refused:,} rows are of people {REFUSED}; nothing was written "
+            "(drop --strict to import the other rows)"
+        )
+    if refused:
+        problems.skipped[REFUSED] += refused
+    return batch
 
 
 def _maybe_workspace(app: Strata, name: str | None):
@@ -259,7 +289,28 @@ def _finish_run(
         run = s.get(ImportRun, run_id)
         run.status, run.report, run.errors, run.message = status, report, errors, message
         run.finished_at = utcnow()
+        if status == "succeeded":  # the rows are visible now; a failed import changed nothing
+            _audit_import(s, run, report or {})
         s.commit()
+
+
+def _audit_import(s, run: ImportRun, report: dict[str, Any]) -> None:
+    """The ``import.run`` entry: the file's name and counts (its rows are personal data)."""
+    counts = {
+        k: report[k]
+        for k in ("rows_read", "customers_created", "customers_updated", "events_created")
+        if k in report
+    }
+    name = Path(run.source).name if run.source_sha256 else run.source
+    audit.record(
+        s,
+        run.workspace_id,
+        "import.run",
+        f"imported {name} ({run.preset})",
+        target_type="import",
+        target_id=run.id,
+        details={"preset": run.preset, "target": run.target, **counts},
+    )
 
 
 def _one_line(exc: BaseException) -> str:

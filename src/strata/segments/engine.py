@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from strata import audit, governance, plans
 from strata.catalog import Segment, Setting, Workspace
 from strata.catalog.models import utcnow
 from strata.context import Strata
@@ -156,7 +157,7 @@ class Segments:
             )
             return dict(row.value) if row else None
 
-    def set_setting(self, key: str, value: dict[str, Any] | None) -> None:
+    def set_setting(self, key: str, value: dict[str, Any] | None, *, audited: bool = True) -> None:
         self.__dict__.pop("_settings", None)
         with self.app.session() as s:
             row = s.scalar(
@@ -169,6 +170,8 @@ class Segments:
                 s.add(Setting(workspace_id=self.ws.id, key=key, value=value))
             else:
                 row.value = value
+            if audited:
+                _audit_setting(s, self.ws.id, key, value)
             s.commit()
 
     def settings_like(self, prefix: str) -> dict[str, dict[str, Any]]:
@@ -267,8 +270,12 @@ class Segments:
         replace: bool = False,
         evaluate: bool = True,
         refs: dict[str, SegmentRef] | None = None,
+        check_plan: bool = True,
     ) -> tuple[Segment, Refreshed | None]:
-        """Create (or with ``replace``, change) a rule segment, then evaluate it."""
+        """Create (or with ``replace``, change) a rule segment, then evaluate it.
+
+        A new segment counts toward the plan's segment limit (:mod:`strata.plans`)
+        unless ``check_plan`` is false (:meth:`apply` checks the whole set at once)."""
         rule_data = N.rule_json(spec.rule)
         with self.app.session() as s:
             seg = s.scalar(
@@ -284,6 +291,9 @@ class Segments:
             if seg is not None and seg.kind not in RULE_KINDS:
                 raise InputError(f"{spec.name!r} is a {seg.kind} segment; its rule cannot be set")
             self.check(spec.name, spec.rule, refs)
+            created = seg is None
+            if seg is None and check_plan and kind in plans.COUNTED_KINDS:
+                plans.check_segments(s, self.ws)
             if seg is None:
                 seg = Segment(workspace_id=self.ws.id, name=spec.name, kind=kind)
                 s.add(seg)
@@ -292,6 +302,9 @@ class Segments:
             seg.source = source
             seg.family = family
             seg.as_of = as_of.instant if as_of and as_of.fixed else None
+            if source != "system":  # Strata's own segments: audited with their setting
+                _audit_saved(s, seg)
+            governance.track(s, self.ws.id, "segment", seg, new=created)
             s.commit()
             s.refresh(seg)
         result = self._refresh_one(seg, as_of) if evaluate else None
@@ -326,6 +339,16 @@ class Segments:
         self.app.members_changed(self.ws.id)
         with self.app.session() as s:
             s.delete(s.get(Segment, seg.id))
+            if seg.source != "system":
+                audit.record(
+                    s,
+                    self.ws.id,
+                    "segment.delete",
+                    f"deleted segment {seg.name!r}",
+                    target_type="segment",
+                    target_id=seg.id,
+                    details={"kind": seg.kind},
+                )
             s.commit()
 
     def save_static(
@@ -356,11 +379,15 @@ class Segments:
                     f"static segment {name!r} exists: say --replace (the list becomes its "
                     "members) or --append (the list is added to them)"
                 )
+            created = seg is None
             if seg is None:
+                plans.check_segments(s, self.ws)
                 seg = Segment(workspace_id=self.ws.id, name=name, kind="static", source="cli")
                 s.add(seg)
             if description is not None:
                 seg.description = description
+            _audit_saved(s, seg, also=[f"members ({mode})"] if mode else [])
+            governance.track(s, self.ws.id, "segment", seg, new=created)
             s.commit()
             s.refresh(seg)
         customers = self.wh.table(self.ws.id, "customers")
@@ -853,10 +880,17 @@ class Segments:
                     f"{name!r} refers to {', '.join(map(repr, sorted(used)))}, which the "
                     "directory no longer defines: change it too, or keep the file"
                 )
+        # The plan's segment limit, on the set as it will be (deletes run last).
+        creates = sum(item.action == "create" for item in plan)
+        with self.app.session() as s:
+            plans.check_segments(s, self.ws, creates - len(going))
         # Save every definition, then evaluate, so segments may name each other freely.
         for item in plan:
             if item.action in {"create", "change"}:
-                self.save(specs[item.name], source="code", replace=True, evaluate=False, refs=refs)
+                self.save(
+                    specs[item.name], source="code", replace=True, evaluate=False, refs=refs,
+                    check_plan=False,
+                )  # fmt: skip
         results = []
         for item in plan:
             if item.action in {"create", "change"}:
@@ -1049,6 +1083,50 @@ def ensure_rfm_segments(segs: Segments, config: rfm_mod.RfmConfig) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _audit_saved(s, seg: Segment, also: Sequence[str] = ()) -> None:
+    """The ``segment.create`` or ``segment.update`` entry of a save, before its commit.
+
+    It names the fields that changed, never their values: a rule may hold an e-mail.
+    """
+    state = sa.inspect(seg)
+    if state.pending:
+        s.flush()  # the new segment's id
+        audit.record(
+            s,
+            seg.workspace_id,
+            "segment.create",
+            f"created {seg.kind} segment {seg.name!r}",
+            target_type="segment",
+            target_id=seg.id,
+            details={"kind": seg.kind},
+        )
+        return
+    changed = [a.key for a in state.attrs if a.history.has_changes()] + list(also)
+    audit.record(
+        s,
+        seg.workspace_id,
+        "segment.update",
+        f"changed segment {seg.name!r}" + (f": {', '.join(changed)}" if changed else ""),
+        target_type="segment",
+        target_id=seg.id,
+        details={"changed": changed},
+    )
+
+
+def _audit_setting(s, workspace_id: int, key: str, value: dict[str, Any] | None) -> None:
+    """The ``segment.settings`` entry of an RFM grid, tier set or ICP change."""
+    what = f"tier set {key.removeprefix('tiers:')!r}" if key.startswith("tiers:") else key
+    audit.record(
+        s,
+        workspace_id,
+        "segment.settings",
+        f"{'cleared' if value is None else 'set'} the {what} settings",
+        target_type="setting",
+        target_id=key,
+        details={"setting": key, "value": value},
+    )
+
+
 def _by_cluster_model(segments: Sequence[Segment]) -> dict[str, list[Segment]]:
     """Cluster segments whose rule is a bare ``cluster`` condition, by model name."""
     out: dict[str, list[Segment]] = {}
@@ -1146,12 +1224,17 @@ def set_icp(segs: Segments, config: IcpConfig) -> dict[str, Any]:
     for criterion in config.criteria:
         compiler.field_type(criterion.on)
     previous = segs.setting("icp")
-    segs.set_setting("icp", config.model_dump(mode="json", by_alias=True, exclude_none=True))
+    value = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    segs.set_setting("icp", value, audited=False)  # audited once they compute
     try:
-        return icp_summary(segs)
+        summary = icp_summary(segs)
     except Exception:
-        segs.set_setting("icp", previous)  # criteria that do not compute are not kept
+        segs.set_setting("icp", previous, audited=False)  # not computing: not kept
         raise
+    with segs.app.session() as s:
+        _audit_setting(s, segs.ws.id, "icp", value)
+        s.commit()
+    return summary
 
 
 def icp_summary(segs: Segments, *, as_of: ReferenceTime | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from strata import audit, governance
 from strata.actions.destinations import destination_of, destinations_of
 from strata.actions.secrets import Sealer
 from strata.actions.ssrf import check_url
@@ -170,6 +171,17 @@ class Syncs:
                 created_by=created_by,
             )
             s.add(dest)
+            s.flush()
+            # The key is never logged; its hint (last four characters) is shown anyway.
+            audit.record(
+                s,
+                self.ws.id,
+                "destination.create",
+                f"connected {kind} as {name!r} (key {stored['key_hint']})",
+                target_type="destination",
+                target_id=dest.id,
+                details={"kind": kind},
+            )
             s.commit()
             return dest
 
@@ -196,6 +208,15 @@ class Syncs:
             s.execute(sa.delete(SyncMember).where(SyncMember.sync_id.in_(sync_ids)))
             s.execute(sa.delete(Sync).where(Sync.destination_id == dest.id))
             s.execute(sa.delete(Destination).where(Destination.id == dest.id))
+            audit.record(
+                s,
+                self.ws.id,
+                "destination.delete",
+                f"removed {dest.kind} destination {dest.name!r} and its {len(sync_ids)} syncs",
+                target_type="destination",
+                target_id=dest.id,
+                details={"kind": dest.kind, "syncs": sync_ids},
+            )
             s.commit()
 
     # -- syncs ----------------------------------------------------------------------------
@@ -233,6 +254,17 @@ class Syncs:
                 workspace_id=self.ws.id, destination_id=dest.id, segment_id=seg.id, config=config
             )
             s.add(sync)
+            s.flush()
+            audit.record(
+                s,
+                self.ws.id,
+                "sync.create",
+                f"linked segment {seg.name!r} to {dest.name!r} list {list_id}",
+                target_type="sync",
+                target_id=sync.id,
+                details={"destination_id": dest.id, "segment_id": seg.id, **config},
+            )
+            governance.track(s, self.ws.id, "sync", sync, new=True)
             s.commit()
             return sync
 
@@ -257,6 +289,15 @@ class Syncs:
         with self.app.session() as s:
             s.execute(sa.delete(SyncMember).where(SyncMember.sync_id == sync.id))
             s.execute(sa.delete(Sync).where(Sync.id == sync.id))
+            audit.record(
+                s,
+                self.ws.id,
+                "sync.delete",
+                f"deleted sync {sync.id}",
+                target_type="sync",
+                target_id=sync.id,
+                details={"destination_id": sync.destination_id, "segment_id": sync.segment_id},
+            )
             s.commit()
 
     def describe(self, sync: Sync) -> dict[str, Any]:
@@ -281,6 +322,9 @@ class Syncs:
         """
         started = time.perf_counter()
         sync = self.get(sync_id)
+        governance.check_approved("sync", sync)  # a draft sends nothing
+        with self.app.session() as s:
+            governance.check_approved("segment", s.get(Segment, sync.segment_id))
         with self._alone(sync.id):
             return self._run(sync, full, started)
 
@@ -513,6 +557,18 @@ class Syncs:
             row.last_result = {**result, "error": _scrub(str(error))} if error else result
             if error is None:
                 row.last_synced_at = utcnow()
+            # Counts only: who was added or removed is personal data.
+            counts = {k: result.get(k) for k in ("added", "removed", "rejected", "full")}
+            audit.record(
+                s,
+                row.workspace_id,
+                "sync.run",
+                f"ran sync {row.id}: {status}, {result.get('added', 0):,} added, "
+                f"{result.get('removed', 0):,} removed",
+                target_type="sync",
+                target_id=row.id,
+                details={"status": status, **counts},
+            )
             s.commit()
 
 
@@ -605,6 +661,7 @@ def sync_dict(
         "list_id": config.get("list_id"),
         "tag": config.get("tag"),
         "status": sync.status,
+        "review_status": sync.review_status,
         "synced_members": synced,
         "last_synced_at": sync.last_synced_at,
         "last_result": sync.last_result,

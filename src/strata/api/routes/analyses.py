@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, create_model
 
+from strata import audit, plans
 from strata.analysis import Spec, analyses, csv_text, file_stem, records, run_analysis
 from strata.api.deps import Access, ServiceDep, require
-from strata.api.masking import is_personal
 from strata.api.schemas import ERRORS, Schema
 from strata.errors import Forbidden, InputError
 
@@ -91,8 +91,20 @@ def _route(spec: Spec):
                         f"{spec.name} has no table {name!r}; its tables: {', '.join(tables)}"
                     )
                 stem = file_stem(an, spec, params, None if name == next(iter(tables)) else name)
+                with app.session() as s:
+                    audit.record(
+                        s,
+                        access.workspace.id,
+                        "analysis.download",
+                        f"downloaded {spec.name} ({name}) as CSV",
+                        target_type="analysis",
+                        target_id=spec.name,
+                        details={"table": name},
+                    )
+                    s.commit()
+                plans.count_usage(app, access.workspace.id, "exports")
                 return Response(
-                    csv_text(tables[name]),
+                    access.masker.csv(csv_text(tables[name])),  # e.g. top customers' e-mails
                     media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
                 )
@@ -102,7 +114,10 @@ def _route(spec: Spec):
                 "as_of": str(an.ref),
                 "params": params.model_dump(mode="json"),
                 "tables": {
-                    key: {"columns": [str(c) for c in frame.columns], "rows": records(frame)}
+                    key: {
+                        "columns": [str(c) for c in frame.columns],
+                        "rows": access.masker.rows(records(frame)),
+                    }
                     for key, frame in tables.items()
                 },
             }
@@ -127,7 +142,7 @@ def _doc(spec: Spec) -> str:
 def _refuse_personal(access: Access, params: BaseModel) -> None:
     """Viewers see personal data masked, so they get no breakdown of a personal field."""
     attribute = getattr(params, "attribute", None)
-    if access.masked and isinstance(attribute, str) and is_personal(attribute):
+    if access.masked and isinstance(attribute, str) and access.masker.is_personal(attribute):
         raise Forbidden(
             f"{attribute!r} is personal data, which your role (viewer) sees masked; "
             "break down a non-personal attribute, or ask an admin for a role that sees it"

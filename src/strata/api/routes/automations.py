@@ -16,7 +16,7 @@ from pydantic import Field
 from strata.actions.automations import Automations
 from strata.api.deps import Access, PageDep, ServiceDep, require
 from strata.api.routes.segments import segment_of
-from strata.api.schemas import ERRORS, PageOf, Schema
+from strata.api.schemas import ERRORS, PageOf, ReviewStatus, Schema
 from strata.catalog import Automation, Segment, TriggerFiring
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["automations"], responses=ERRORS)
@@ -70,6 +70,7 @@ class AutomationPublic(Schema):
     condition: dict[str, Any] | None
     action: dict[str, Any]
     status: str
+    review_status: ReviewStatus
     firings: dict[str, int] = Field(description="Recorded firings by status.")
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -119,6 +120,7 @@ def _public(svc, rows: list[Automation]) -> list[dict[str, Any]]:
             "condition": a.condition,
             "action": a.action,
             "status": a.status,
+            "review_status": a.review_status,
             "firings": counts.get(a.id, {}),
             "created_at": a.created_at,
             "updated_at": a.updated_at,
@@ -127,13 +129,19 @@ def _public(svc, rows: list[Automation]) -> list[dict[str, Any]]:
     ]
 
 
+def _masked(access: Access, automation: dict[str, Any]) -> dict[str, Any]:
+    """A viewer sees a condition's values of personal columns masked (it may name a person)."""
+    return {**automation, "condition": access.masker.conditions(automation["condition"])}
+
+
 @router.get("/automations", response_model=PageOf[AutomationPublic])
 def list_automations(
     access: Annotated[Access, Depends(require("actions.read"))], svc: ServiceDep, page: PageDep
 ):
     """The workspace's automations, by name, with their firings counted by status."""
     rows = Automations(svc.app, access.workspace).list()
-    return page.answer(_public(svc, page.window(rows)), len(rows))
+    items = [_masked(access, a) for a in _public(svc, page.window(rows))]
+    return page.answer(items, len(rows))
 
 
 @router.post("/automations", response_model=AutomationPublic, status_code=201)
@@ -166,7 +174,8 @@ def get_automation(
     svc: ServiceDep,
 ):
     """One automation."""
-    return _public(svc, [Automations(svc.app, access.workspace).get(automation_id)])[0]
+    row = Automations(svc.app, access.workspace).get(automation_id)
+    return _masked(access, _public(svc, [row])[0])
 
 
 @router.patch("/automations/{automation_id}", response_model=AutomationPublic)

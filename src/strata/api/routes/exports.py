@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import FileResponse
 from pydantic import Field
 
+from strata import audit
 from strata.actions.exports import FORMATS, Exports, download_name
 from strata.api.deps import Access, PageDep, ServiceDep, require
 from strata.api.routes.segments import segment_of
@@ -114,9 +115,18 @@ def download_export(export_id: ExportId, access: ExportAccess, svc: ServiceDep) 
     """The export's file, byte for byte as Strata wrote it (its SHA-256 is in the export)."""
     ex = Exports(svc.app, access.workspace)
     row = ex.get(export_id)
-    return FileResponse(
-        ex.path(export_id), media_type="text/csv; charset=utf-8", filename=download_name(row)
-    )
+    path = ex.path(export_id)  # a file gone from the disk answers 404, unaudited
+    with svc.app.session() as s:
+        audit.record(
+            s,
+            access.workspace.id,
+            "export.download",
+            f"downloaded export {row.id} ({row.format}, {row.rows:,} rows)",
+            target_type="export",
+            target_id=row.id,
+        )
+        s.commit()
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=download_name(row))
 
 
 @router.delete("/{export_id}", status_code=204)

@@ -19,9 +19,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from strata import audit, plans
 from strata.api.deps import Access, PageDep, ServiceDep, require
-from strata.api.masking import is_personal, mask_record, mask_value
-from strata.api.schemas import ERRORS, JobPublic, PageOf, Schema
+from strata.api.masking import Masker, mask_value
+from strata.api.schemas import ERRORS, JobPublic, PageOf, ReviewStatus, Schema
 from strata.api.state import Service
 from strata.catalog import Segment
 from strata.context import Strata
@@ -90,6 +91,7 @@ class SegmentPublic(Schema):
     rule: dict[str, Any] | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    review_status: ReviewStatus
 
 
 class SegmentSaved(SegmentPublic):
@@ -150,7 +152,9 @@ def _when(t: dt.datetime | None) -> str | None:
     return None if t is None else str(ReferenceTime.of(t))
 
 
-def _public(seg: Segment) -> dict[str, Any]:
+def _public(seg: Segment, masker: Masker | None = None) -> dict[str, Any]:
+    """A segment; with a viewer's ``masker``, a rule's values of personal columns masked
+    (a rule may name a person: ``email eq jane@example.com``)."""
     return {
         "id": seg.id,
         "name": seg.name,
@@ -162,9 +166,10 @@ def _public(seg: Segment) -> dict[str, Any]:
         "as_of": _when(seg.evaluated_as_of),
         "pinned_as_of": _when(seg.as_of),
         "refreshed_at": seg.refreshed_at,
-        "rule": seg.definition,
+        "rule": masker.conditions(seg.definition) if masker else seg.definition,
         "created_at": seg.created_at,
         "updated_at": seg.updated_at,
+        "review_status": seg.review_status,
     }
 
 
@@ -190,13 +195,13 @@ def _refuse_if_used(segs: Segments, name: str, doing: str) -> None:
         )
 
 
-def _mask_why(node: dict[str, Any]) -> dict[str, Any]:
+def _mask_why(node: dict[str, Any], masker: Masker) -> dict[str, Any]:
     """An explanation tree with the values of personal columns masked."""
     out = dict(node)
     if "conditions" in out:
-        out["conditions"] = [_mask_why(c) for c in out["conditions"]]
-    elif is_personal(str(out.get("condition", ""))):
-        out["value"] = mask_value(out["condition"], out.get("value"))
+        out["conditions"] = [_mask_why(c, masker) for c in out["conditions"]]
+    elif masker.is_personal(str(out.get("condition", ""))):
+        out["value"] = masker.value(out["condition"], out.get("value"))
     return out
 
 
@@ -233,7 +238,7 @@ def list_segments(
         for s in rows
         if (kind is None or s.kind == kind) and (family is None or s.family == family)
     ]
-    items = [_public(s) for s in page.window(rows)]
+    items = [_public(s, access.masker) for s in page.window(rows)]
     return page.answer(items, len(rows))
 
 
@@ -297,8 +302,7 @@ def preview_segment(
     with svc.reading() as app:
         preview = Segments(app, access.workspace).preview(rule, as_of=ref, sample=body.sample)
     data = preview.to_dict()
-    if access.masked:
-        data["sample"] = [mask_record(r) for r in data["sample"]]
+    data["sample"] = access.masker.rows(data["sample"])
     return data
 
 
@@ -338,7 +342,7 @@ def get_segment(
     svc: ServiceDep,
 ):
     """One segment: kind, rule, size and the reference time it was evaluated at."""
-    return _public(segment_of(svc.app, access, segment_id))
+    return _public(segment_of(svc.app, access, segment_id), access.masker)
 
 
 @router.patch("/segments/{segment_id}", response_model=SegmentSaved)
@@ -404,6 +408,21 @@ def update_segment(
             row.name = new_name
             if "description" in changes:
                 row.description = changes["description"]
+            if not out:  # else the save of the new rule or list wrote the entry
+                state = sa.inspect(row)
+                changed = [
+                    k for k in ("name", "description") if state.attrs[k].history.has_changes()
+                ]
+                audit.record(
+                    s,
+                    access.workspace.id,
+                    "segment.update",
+                    f"changed segment {row.name!r}"
+                    + (f": {', '.join(changed)}" if changed else ""),
+                    target_type="segment",
+                    target_id=row.id,
+                    details={"changed": changed},
+                )
             s.commit()
             s.refresh(row)
             return {**_public(row), **out}
@@ -441,9 +460,7 @@ def list_members(
         total, rows = Segments(app, access.workspace).members(
             seg.name, limit=page.limit, offset=page.offset
         )
-    if access.masked:
-        rows = [mask_record(r) for r in rows]
-    return page.answer(rows, total)
+    return page.answer(access.masker.rows(rows), total)
 
 
 @router.get(
@@ -459,7 +476,18 @@ def export_members(
     """Download every current member with all their attributes (personal data included), as
     CSV, streamed; the last column is when they joined."""
     seg = segment_of(svc.app, access, segment_id)
+    with svc.app.session() as s:
+        audit.record(
+            s,
+            access.workspace.id,
+            "segment.download",
+            f"downloaded the members of segment {seg.name!r} as CSV",
+            target_type="segment",
+            target_id=seg.id,
+        )
+        s.commit()
     slug = re.sub(r"[^A-Za-z0-9]+", "-", seg.name).strip("-").lower() or "segment"
+    plans.count_usage(svc.app, access.workspace.id, "exports")
     return StreamingResponse(
         _csv_rows(svc, access.workspace.id, seg.id),
         media_type="text/csv; charset=utf-8",
@@ -521,7 +549,7 @@ def explain_membership(
     data = jsonable(data)
     if access.masked and "why" in data:
         data["customer"] = mask_value("email" if "@" in customer else "id", customer)
-        data["why"] = _mask_why(data["why"])
+        data["why"] = _mask_why(data["why"], access.masker)
         data["text"] = _render(data["why"])
         if isinstance(data.get("rfm"), dict):
             data["rfm"]["customer"] = data["customer"]

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from strata.actions.syncs import SyncFailed, Syncs, destination_dict
 from strata.api.deps import Access, PageDep, ServiceDep, require
 from strata.api.problems import problem
-from strata.api.schemas import ERRORS, PageOf, Problem, Schema
+from strata.api.schemas import ERRORS, PageOf, Problem, ReviewStatus, Schema
 from strata.catalog import Segment
 from strata.errors import NotFound
 
@@ -99,6 +99,7 @@ class SyncPublic(Schema):
     list_id: str | None
     tag: str | None
     status: str = Field(description="new, ok or failed")
+    review_status: ReviewStatus
     synced_members: int = Field(description="Customers the tool has confirmed.")
     last_synced_at: dt.datetime | None
     last_result: dict[str, Any] | None

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import Field
 
+from strata import audit
 from strata.accounts import ROLES
 from strata.api.deps import Access, PageDep, PrincipalDep, ServiceDep, require
 from strata.api.schemas import ERRORS, PageOf, Schema
@@ -157,9 +158,21 @@ def update_workspace(
             if taken is not None or not name:
                 raise InputError(f"a workspace named {name!r} already exists; choose another name")
             changes["name"] = name
+        changed = {}
         for key, value in changes.items():
-            if value is not None:
+            if value is not None and getattr(ws, key) != value:
+                changed[key] = [getattr(ws, key), value]
                 setattr(ws, key, value)
+        if changed:
+            audit.record(
+                s,
+                ws.id,
+                "workspace.update",
+                f"changed the workspace's {', '.join(changed)}",
+                target_type="workspace",
+                target_id=ws.id,
+                details=changed,
+            )
         s.commit()
         return _ws(ws, access.role)
 
@@ -177,7 +190,17 @@ def delete_workspace(
         app.members_changed(access.workspace.id)
         with app.session() as s:
             s.delete(s.get(Workspace, access.workspace.id))
+            # Kept after the workspace is gone: the log's workspace_id is no foreign key.
+            audit.record(
+                s,
+                access.workspace.id,
+                "workspace.delete",
+                f"deleted workspace {access.workspace.name!r} and all its data",
+                target_type="workspace",
+                target_id=access.workspace.id,
+            )
             s.commit()
+
     return Response(status_code=204)
 
 
