@@ -405,6 +405,7 @@ def test_over_http_admins_approve_others_changes_and_other_roles_cannot(server):
     )
     assert made.status_code == 201, made.text
     a_id = made.json()["id"]
+    assert made.json()["review_status"] == "draft"
     listed = owner.get(f"{base}/approvals").json()
     assert listed["require_approval"] is True
     assert [(p["object_type"], p["object_id"], p["version"]) for p in listed["pending"]] == [
@@ -423,6 +424,7 @@ def test_over_http_admins_approve_others_changes_and_other_roles_cannot(server):
     again = admin.post(approve)
     assert again.status_code == 409 and "no change waiting" in again.json()["detail"]
     assert owner.get(f"{base}/approvals").json()["pending"] == []
+    assert owner.get(f"{base}/automations/{a_id}").json()["review_status"] == "approved"
 
     viewer = server.user_with_role(ws_id, "viewer")
     versions = viewer.get(f"{base}/versions/automations/{a_id}")
