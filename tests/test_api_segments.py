@@ -82,6 +82,15 @@ def test_preview_create_read_change_and_delete_a_segment(shop):
     assert changed["name"] == "Buyers" and changed["description"] == "three orders or more"
     assert changed["customers"] > seg["customers"]
     assert changed["evaluation"]["joined"] == changed["customers"] - seg["customers"]
+    r = shop.owner.patch(f"{shop.base}/segments/{seg['id']}", json={"description": "any order"})
+    assert r.status_code == 200 and r.json()["review_status"] == "approved"
+    versions = shop.owner.get(f"{shop.base}/versions/segments/{seg['id']}").json()
+    assert [v["snapshot"]["description"] for v in versions] == [
+        "three orders or more",  # created
+        "three orders or more",  # new rule
+        "three orders or more",  # renamed
+        "any order",
+    ]
 
     assert shop.owner.delete(f"{shop.base}/segments/{seg['id']}").status_code == 204
     assert shop.owner.get(f"{shop.base}/segments/{seg['id']}").status_code == 404

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from strata import audit, plans
+from strata import audit, governance, plans
 from strata.api.deps import Access, PageDep, ServiceDep, require
 from strata.api.masking import Masker, mask_value
 from strata.api.schemas import ERRORS, JobPublic, PageOf, ReviewStatus, Schema
@@ -408,17 +408,16 @@ def update_segment(
             row.name = new_name
             if "description" in changes:
                 row.description = changes["description"]
-            if not out:  # else the save of the new rule or list wrote the entry
-                state = sa.inspect(row)
-                changed = [
-                    k for k in ("name", "description") if state.attrs[k].history.has_changes()
-                ]
+            state = sa.inspect(row)
+            changed = [k for k in ("name", "description") if state.attrs[k].history.has_changes()]
+            if changed:  # a version of its own (a new name or description needs no review)
+                governance.track(s, access.workspace.id, "segment", row)
+            if changed and not out:  # else the save of the new rule or list wrote the entry
                 audit.record(
                     s,
                     access.workspace.id,
                     "segment.update",
-                    f"changed segment {row.name!r}"
-                    + (f": {', '.join(changed)}" if changed else ""),
+                    f"changed segment {row.name!r}: {', '.join(changed)}",
                     target_type="segment",
                     target_id=row.id,
                     details={"changed": changed},
