@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/actions_bench.py
+	$(BIN)/python bench/privacy_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
