@@ -451,6 +451,8 @@ def test_an_erased_person_is_refused_on_import_and_ingest_until_they_consent(wor
         ingest.stop()
     assert ingest.counts["refused_erased"] >= 1
     assert search_warehouse(app, world.ws_id, -1) == []
+    with pytest.raises(NotFound, match="already erased on request"):
+        rights.request("erasure", email=EMAIL)
 
     # Consent: each identifier released, then the person imports again.
     assert rights.consent(external_id=EXT) == 1

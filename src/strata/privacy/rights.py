@@ -230,6 +230,11 @@ class Rights:
         subject = Subject.of(email=email, external_id=external_id)
         if not self.find(subject):
             what = "e-mail" if subject.kind == "email" else "external id"
+            if self._suppressed(subject):
+                raise NotFound(
+                    f"the customer with that {what} was already erased on request: nothing is "
+                    "held on them, and imports and live events of them are refused"
+                )
             raise NotFound(
                 f"no customer with that {what} in workspace {self.ws.name!r}; check it "
                 "(e-mails compare without case, external ids exactly)"
@@ -252,6 +257,20 @@ class Rights:
             s.refresh(row)
             s.expunge(row)
         return row
+
+    def _suppressed(self, subject: Subject) -> bool:
+        entry = digest(salt(self.app, self.ws.id), subject)
+        with self.app.session() as s:
+            return (
+                s.scalar(
+                    sa.select(Suppression.id).where(
+                        Suppression.workspace_id == self.ws.id,
+                        Suppression.kind == subject.kind,
+                        Suppression.digest == entry,
+                    )
+                )
+                is not None
+            )
 
     def attach_job(self, request_id: int, job_id: int) -> None:
         with self.app.session() as s:

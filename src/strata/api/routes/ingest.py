@@ -151,7 +151,7 @@ async def _ingest(svc, workspace_id: int, calls: list[Any], **kw) -> Response:
 def _refuse_erased(svc, workspace_id: int, messages: list[dict[str, Any]], where: str) -> None:
     """A call about a person erased on request refuses the request, as an invalid call
     does: nothing of it is queued (:mod:`strata.privacy`)."""
-    suppressions = Suppressions.load(svc.app, workspace_id)
+    suppressions = Suppressions.for_messages(svc.app, workspace_id, messages)
     for i, message in enumerate(messages):
         if suppressions.message_refused(message):
             call = where if len(messages) == 1 and where != "batch" else f"batch[{i}]"
