@@ -89,7 +89,14 @@ def list_(
         table.add_column(col)
     for e in items:
         target = f"{e['target_type']} {e['target_id']}" if e["target_type"] else ""
-        table.add_row(str(e["id"]), e["at"][:19], e["actor"], e["action"], target, e["summary"])
+        table.add_row(
+            str(e["id"]),
+            e["at"][:16].replace("T", " "),
+            e["actor"],
+            e["action"],
+            target,
+            e["summary"],
+        )
     out.print(f"{total:,} entries")
     out.print(table)
 
