@@ -147,7 +147,7 @@ def spark_url(spark_session, tmp_path) -> str:
 class ApiServer:
     """A real uvicorn server on a free port of 127.0.0.1, in a thread of this process."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, web_dist: Path | None = None):
         import socket
         import threading
 
@@ -156,7 +156,7 @@ class ApiServer:
         from strata.api import create_app
         from strata.api.serve import ensure_owner
 
-        self.app = create_app(settings)
+        self.app = create_app(settings, web_dist=web_dist)
         self.service = self.app.state.service
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

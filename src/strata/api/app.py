@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from strata import __version__
-from strata.api import problems
+from strata.api import problems, web
 from strata.api.requestid import RequestIdFilter, RequestIdMiddleware
 from strata.api.routes import (
     analyses,
@@ -53,8 +54,14 @@ spec and authenticates with a workspace's write key as the HTTP basic user name.
 """
 
 
-def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
-    """The API over the stores ``settings`` name (default: from the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: Service | None = None,
+    web_dist: Path | None = None,
+) -> FastAPI:
+    """The API over the stores ``settings`` name (default: from the environment), and the
+    built web app at ``/`` (``web_dist``, default ``web/dist`` of the checkout) if built."""
     svc = service or Service(settings)
 
     @contextlib.asynccontextmanager
@@ -89,6 +96,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         """Whether the server is up (no sign-in needed)."""
         return {"status": "ok", "version": __version__}
 
+    web.mount(app, web_dist)  # last: it answers every path no route above took
     return app
 
 
