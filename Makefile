@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean web web-test
 
 install: $(VENV)/.installed
 
@@ -12,16 +12,29 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-demo: install
+demo: install web
 	$(BIN)/strata demo
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-# Two workers, each test file on one of them (its module fixtures are built once).
+# Two workers, each test file on one of them (its module fixtures are built once); then
+# the web app end to end in headless Chromium (screenshots in web/test-results/screens).
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
+	$(MAKE) web-test
+
+# The web app (web/dist, served by `strata serve` at /).
+web: web/node_modules/.installed
+	cd web && npm run build
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web-test: install web
+	cd web && npx playwright test
 
 # Customers of the generated business both benches use (e.g. `make bench BENCH_CUSTOMERS=100000`).
 BENCH_CUSTOMERS ?= 1000000

@@ -10,6 +10,7 @@ import urllib.request
 from rich.console import Console
 
 from strata.accounts import Accounts
+from strata.api.web import WEB_DIST
 from strata.config import Settings
 from strata.context import Strata
 from strata.errors import ConfigError
@@ -86,6 +87,8 @@ def run(
     with Strata(settings) as app:
         email, password = ensure_owner(app)
     url = f"http://{host}:{port}"
+    if (WEB_DIST / "index.html").is_file():
+        console.print(f"Strata on [bold]{url}[/] (the web app)")
     console.print(f"Strata API on [bold]{url}/api/v1[/] (docs: {url}/api/v1/docs)")
     if password:
         console.print(f"Sign in as [bold]{email}[/] with password [bold]{password}[/]")

@@ -1,0 +1,48 @@
+import { expect, test, type Page } from '@playwright/test'
+
+const OWNER = { email: 'owner@e2e.test', password: 'e2e owner password' }
+const SHOTS = 'test-results/screens'
+
+async function signIn(page: Page) {
+  await page.goto('/')
+  await expect(page).toHaveURL(/\/login$/)
+  await page.getByLabel('E-mail').fill(OWNER.email)
+  await page.getByLabel('Password').fill(OWNER.password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page).toHaveURL(/\/w\/\d+\/segments$/)
+}
+
+test('a wrong password is refused in plain words', async ({ page }) => {
+  await page.goto('/login')
+  await page.getByLabel('E-mail').fill(OWNER.email)
+  await page.getByLabel('Password').fill('not the password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.getByRole('alert')).toContainText('wrong e-mail or password')
+  await page.screenshot({ path: `${SHOTS}/login.png` })
+})
+
+test('the segments list shows every segment the API has, with its size', async ({ page }) => {
+  await signIn(page)
+  const workspace = page.url().match(/\/w\/(\d+)\//)![1]
+  const api = await page.request.get(`/api/v1/workspaces/${workspace}/segments?limit=500`)
+  const { items, total } = await api.json()
+  expect(total).toBeGreaterThan(10) // RFM made its 11 segments
+  await expect(page.locator('.ant-table-row')).toHaveCount(Math.min(total, 25))
+  const first = [...items].sort((a, b) => a.name.localeCompare(b.name))[0]
+  const row = page.locator('.ant-table-row', { hasText: first.name })
+  await expect(row).toContainText(first.customers.toLocaleString('en-US'))
+  await page.screenshot({ path: `${SHOTS}/segments.png`, fullPage: true })
+
+  await page.getByLabel('Search segments').fill('champ')
+  await expect(page.locator('.ant-table-row')).toHaveCount(
+    items.filter((s: { name: string }) => s.name.toLowerCase().includes('champ')).length,
+  )
+})
+
+test('a reload of a screen address keeps you on it', async ({ page }) => {
+  await signIn(page)
+  const here = page.url()
+  await page.reload()
+  await expect(page).toHaveURL(here)
+  await expect(page.getByRole('heading', { name: 'Segments' })).toBeVisible()
+})
