@@ -46,3 +46,31 @@ test('a reload of a screen address keeps you on it', async ({ page }) => {
   await expect(page).toHaveURL(here)
   await expect(page.getByRole('heading', { name: 'Segments' })).toBeVisible()
 })
+
+test('a segment shows its members page by page and why each one is in it', async ({ page }) => {
+  await signIn(page)
+  const workspace = page.url().match(/\/w\/(\d+)\//)![1]
+  const listed = await (
+    await page.request.get(`/api/v1/workspaces/${workspace}/segments?limit=500`)
+  ).json()
+  const segment = listed.items.find((s: { customers: number }) => s.customers > 25)
+  expect(segment, 'a segment with more than one page of members').toBeTruthy()
+
+  await page.getByRole('link', { name: segment.name, exact: true }).click()
+  await expect(page).toHaveURL(new RegExp(`/segments/${segment.id}$`))
+  await expect(page.getByRole('heading', { name: segment.name })).toBeVisible()
+  await expect(page.getByText(`${segment.customers.toLocaleString('en-US')} customers`)).toBeVisible()
+  await expect(page.locator('.ant-table-row')).toHaveCount(25)
+
+  const members = await (
+    await page.request.get(
+      `/api/v1/workspaces/${workspace}/segments/${segment.id}/members?limit=25&offset=25`,
+    )
+  ).json()
+  await page.getByRole('listitem', { name: '2' }).click()
+  await expect(page.locator('.ant-table-row').first()).toContainText(members.items[0].external_id)
+
+  await page.getByRole('button', { name: 'Why here?' }).first().click()
+  await expect(page.getByLabel('Explanation')).toContainText('✓')
+  await page.screenshot({ path: `${SHOTS}/segment-detail.png` })
+})

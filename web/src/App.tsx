@@ -6,6 +6,7 @@ import { LoginPage } from './pages/LoginPage'
 
 // Code split by route: each screen is its own chunk.
 const SegmentsPage = lazy(() => import('./pages/SegmentsPage'))
+const SegmentPage = lazy(() => import('./pages/SegmentPage'))
 
 export default function App() {
   return (
@@ -15,6 +16,7 @@ export default function App() {
         <Route path="/w/:workspaceId" element={<Shell />}>
           <Route index element={<Navigate to="segments" replace />} />
           <Route path="segments" element={<SegmentsPage />} />
+          <Route path="segments/:segmentId" element={<SegmentPage />} />
         </Route>
         <Route path="*" element={<Shell />} />
       </Routes>

@@ -1,7 +1,7 @@
 import { useState } from 'react'
 import { Alert, Input, Select, Space, Table, Tag, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { useParams } from 'react-router-dom'
+import { Link, useParams } from 'react-router-dom'
 import { api, problemText } from '../api/client'
 
 const KINDS = ['rule', 'static', 'rfm', 'tier', 'cluster', 'prediction']
@@ -55,7 +55,12 @@ export default function SegmentsPage() {
         pagination={{ pageSize: 25, hideOnSinglePage: true }}
         scroll={{ x: true }}
         columns={[
-          { title: 'Name', dataIndex: 'name', sorter: (a, b) => a.name.localeCompare(b.name) },
+          {
+            title: 'Name',
+            dataIndex: 'name',
+            sorter: (a, b) => a.name.localeCompare(b.name),
+            render: (name: string, s) => <Link to={`/w/${workspaceId}/segments/${s.id}`}>{name}</Link>,
+          },
           { title: 'Kind', dataIndex: 'kind' },
           {
             title: 'Customers',
