@@ -361,16 +361,7 @@ def pending(app, ws: Workspace) -> list[dict[str, Any]]:
             row = s.get(_MODELS[v.object_type], v.object_id)
             if row is None or row.workspace_id != ws.id:
                 continue  # deleted while it waited
-            approved = s.scalars(
-                sa.select(ObjectVersion)
-                .where(
-                    ObjectVersion.object_type == v.object_type,
-                    ObjectVersion.object_id == v.object_id,
-                    ObjectVersion.status == "approved",
-                    ObjectVersion.version < v.version,
-                )
-                .order_by(ObjectVersion.version.desc())
-            ).first()
+            approved = _latest(s, v.object_type, v.object_id, "approved", before=v.version)
             out.append(
                 {
                     "object_type": v.object_type,
@@ -463,15 +454,7 @@ def reject(
     with app.session() as s:
         draft = _draft(s, object_type, row)
         _check_reviewer(draft, "reject")
-        last = s.scalars(
-            sa.select(ObjectVersion)
-            .where(
-                ObjectVersion.object_type == object_type,
-                ObjectVersion.object_id == row.id,
-                ObjectVersion.status == "approved",
-            )
-            .order_by(ObjectVersion.version.desc())
-        ).first()
+        last = _latest(s, object_type, row.id, "approved")
     if last is not None:
         with _restored(f"restored version {last.version}: version {draft.version} was rejected"):
             _restore(app, ws, object_type, row, last.snapshot)
@@ -500,16 +483,22 @@ def reject(
         return draft
 
 
+def _latest(
+    session: Session, object_type: str, object_id: int, status: str, *, before: int | None = None
+) -> ObjectVersion | None:
+    """The newest version of an object with ``status`` (older than ``before`` if given)."""
+    query = sa.select(ObjectVersion).where(
+        ObjectVersion.object_type == object_type,
+        ObjectVersion.object_id == object_id,
+        ObjectVersion.status == status,
+    )
+    if before is not None:
+        query = query.where(ObjectVersion.version < before)
+    return session.scalars(query.order_by(ObjectVersion.version.desc())).first()
+
+
 def _draft(session: Session, object_type: str, row: Any) -> ObjectVersion:
-    draft = session.scalars(
-        sa.select(ObjectVersion)
-        .where(
-            ObjectVersion.object_type == object_type,
-            ObjectVersion.object_id == row.id,
-            ObjectVersion.status == "draft",
-        )
-        .order_by(ObjectVersion.version.desc())
-    ).first()
+    draft = _latest(session, object_type, row.id, "draft")
     if draft is None:
         raise Conflict(
             f"{object_type} {_ref(object_type, row)!r} has no change waiting for approval; "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,9 +152,6 @@ class Suppressions:
 
     def has(self, subject: Subject) -> bool:
         return bool(self.digests) and (subject.kind, digest(self.key, subject)) in self.digests
-
-    def any_of(self, kind: str, values: Iterable[Any]) -> bool:
-        return any(self.has(Subject(kind, normalise(kind, v))) for v in values if v)
 
     def mask(self, kind: str, values: pa.Array | pa.ChunkedArray) -> list[bool]:
         """Whether each value (an external id or an e-mail column) is suppressed."""
