@@ -374,15 +374,19 @@ def serve(
         int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL warehouse only).")
     ] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    web_dist: Annotated[
+        Path | None,
+        typer.Option(help="Serve the web app built here instead of the checkout's web/dist."),
+    ] = None,
 ) -> None:
-    """Serve the REST API (and live event ingest) until interrupted.
+    """Serve the REST API (and live event ingest) and the web app until interrupted.
 
     The first run creates the owner: $STRATA_OWNER_EMAIL with $STRATA_OWNER_PASSWORD,
     or a generated password that is printed once.
     """
     from strata.api.serve import run
 
-    run(host=host, port=port, workers=workers, log_level=log_level, console=out)
+    run(host=host, port=port, workers=workers, log_level=log_level, web_dist=web_dist, console=out)
 
 
 @app.command()

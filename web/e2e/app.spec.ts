@@ -1,16 +1,10 @@
-import { expect, test, type Page } from '@playwright/test'
+import { expect, test } from '@playwright/test'
+import { OWNER, SHOTS, signIn } from './helpers'
 
-const OWNER = { email: 'owner@e2e.test', password: 'e2e owner password' }
-const SHOTS = 'test-results/screens'
-
-async function signIn(page: Page) {
+test('the app asks for a sign-in first', async ({ page }) => {
   await page.goto('/')
   await expect(page).toHaveURL(/\/login$/)
-  await page.getByLabel('E-mail').fill(OWNER.email)
-  await page.getByLabel('Password').fill(OWNER.password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page).toHaveURL(/\/w\/\d+\/segments$/)
-}
+})
 
 test('a wrong password is refused in plain words', async ({ page }) => {
   await page.goto('/login')

@@ -2,6 +2,16 @@ import { Alert, Layout, Menu, Select, Spin, Typography } from 'antd'
 import { Navigate, Outlet, useLocation, useNavigate, useParams } from 'react-router-dom'
 import { useMe } from './me'
 
+const SECTIONS = [
+  { key: 'onboarding', label: 'Get started' },
+  { key: 'segments', label: 'Segments' },
+  { key: 'explorer', label: 'Explorer' },
+  { key: 'analyses', label: 'Analyses' },
+  { key: 'customers', label: 'Customers' },
+  { key: 'actions', label: 'Actions' },
+  { key: 'settings', label: 'Settings' },
+]
+
 /** The frame around every screen: the workspace switcher and the menu. Switching
  * workspaces keeps the session (the workspace is in the path, not in the login). */
 export function Shell() {
@@ -38,11 +48,11 @@ export function Shell() {
           mode="horizontal"
           selectedKeys={[section]}
           style={{ flex: 1 }}
-          items={[{ key: 'segments', label: 'Segments' }]}
+          items={SECTIONS}
           onClick={({ key }) => navigate(`/w/${workspaceId}/${key}`)}
         />
       </Layout.Header>
-      <Layout.Content style={{ padding: 24 }}>
+      <Layout.Content className="content">
         <Outlet />
       </Layout.Content>
     </Layout>

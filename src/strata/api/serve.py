@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from rich.console import Console
 
@@ -64,7 +65,8 @@ def app_from_env():
     from strata.api.app import configure_logging, create_app
 
     configure_logging(os.environ.get("STRATA_LOG_LEVEL", "info"))
-    return create_app(Settings.from_env())
+    dist = os.environ.get("STRATA_WEB_DIST")
+    return create_app(Settings.from_env(), web_dist=Path(dist) if dist else None)
 
 
 def run(
@@ -73,6 +75,7 @@ def run(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "info",
+    web_dist: Path | None = None,
     console: Console | None = None,
 ) -> None:
     import uvicorn
@@ -87,7 +90,8 @@ def run(
     with Strata(settings) as app:
         email, password = ensure_owner(app)
     url = f"http://{host}:{port}"
-    if (WEB_DIST / "index.html").is_file():
+    dist = WEB_DIST if web_dist is None else web_dist.resolve()
+    if (dist / "index.html").is_file():
         console.print(f"Strata on [bold]{url}[/] (the web app)")
     console.print(f"Strata API on [bold]{url}/api/v1[/] (docs: {url}/api/v1/docs)")
     if password:
@@ -96,6 +100,7 @@ def run(
         console.print(f"Sign in as [bold]{email}[/] (the password you set)")
     console.print("Stop with Ctrl-C.")
     os.environ["STRATA_LOG_LEVEL"] = log_level
+    os.environ["STRATA_WEB_DIST"] = str(dist)  # for app_from_env, in each worker
     uvicorn.run(
         "strata.api.serve:app_from_env",
         factory=True,
