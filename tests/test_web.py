@@ -78,3 +78,16 @@ def test_without_a_build_nothing_is_mounted(tmp_path):
         assert client.get("/api/v1/health").status_code == 200
     finally:
         server.close()
+
+
+def test_serve_can_serve_a_build_from_elsewhere(tmp_path, built, monkeypatch):
+    """``strata serve --web-dist`` reaches every worker through STRATA_WEB_DIST."""
+    from strata.api.serve import app_from_env
+
+    monkeypatch.setenv("STRATA_HOME", str(tmp_path))
+    monkeypatch.delenv("STRATA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("STRATA_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("STRATA_WEB_DIST", str(built))
+    app = app_from_env()
+    (mounted,) = [route for route in app.routes if getattr(route, "name", "") == "web"]
+    assert Path(mounted.app.directory) == built
