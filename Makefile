@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean web web-test
+.PHONY: install demo test lint bench clean web web-test screens
 
 install: $(VENV)/.installed
 
@@ -34,7 +34,12 @@ web/node_modules/.installed: web/package-lock.json
 	touch $@
 
 web-test: install web
-	cd web && npx playwright test
+	cd web && rm -rf test-results/screens && npx playwright test
+
+# Refresh the README's screenshots (docs/screens) with those of an end-to-end run.
+screens: web-test
+	mkdir -p docs/screens
+	cp web/test-results/screens/*.png docs/screens/
 
 # Customers of the generated business both benches use (e.g. `make bench BENCH_CUSTOMERS=100000`).
 BENCH_CUSTOMERS ?= 1000000
