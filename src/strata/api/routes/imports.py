@@ -8,14 +8,16 @@ the same library functions as ``strata import`` and ``strata imports list/show``
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
+import io
 import json
 import math
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from pydantic import Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -28,7 +30,7 @@ from strata.api.state import Service
 from strata.catalog import ImportRun, Workspace
 from strata.errors import InputError, NotFound, PayloadTooLarge
 from strata.ingest.lines import Problems
-from strata.ingest.mapping import load_mapping_file
+from strata.ingest.mapping import FIELDS, load_mapping_file
 from strata.ingest.pipeline import SUMMARY_KEYS, inspect_file, run_import
 from strata.ingest.presets import registry
 from strata.jobs import Work
@@ -81,6 +83,25 @@ class UploadPublic(Schema):
     errors: list[dict[str, Any]] = Field(description="The first bad values: row, column, reason.")
     preview: list[dict[str, Any]] = Field(description="The first rows as read.")
     preview_mapped: list[dict[str, Any]] = Field(description="The first rows as Strata maps them.")
+
+
+class FieldPublic(Schema):
+    name: str
+    type: str = Field(
+        description="How its values are read: id, email, string, date, "
+        "timestamp, number or integer."
+    )
+    help: str
+    required: bool = Field(description="The preset refuses a mapping without it.")
+
+
+class PresetPublic(Schema):
+    """A kind of file Strata knows, and the fields a mapping for it can name."""
+
+    name: str
+    title: str
+    target: str = Field(description="What its rows become: customers or events.")
+    fields: list[FieldPublic]
 
 
 class ImportConfirm(Schema):
@@ -203,6 +224,30 @@ def confirm_upload(
     return svc.jobs.submit(access.workspace.id, "import", params, work, created_by=access.user_id)
 
 
+@router.get("/imports/presets", response_model=list[PresetPublic])
+def list_presets(access: Annotated[Access, Depends(require("imports.read"))]):
+    """The presets an upload can be read as, each with the fields its mapping can name
+    and their types (what the web app's mapping step offers)."""
+    return [
+        {
+            "name": p.name,
+            "title": p.title,
+            "target": p.target,
+            # Presets with fixed columns (cdnow, shopify, stripe) read any field a mapping names.
+            "fields": [
+                {
+                    "name": f.name,
+                    "type": f.kind,
+                    "help": f.help,
+                    "required": f.name in p.required,
+                }
+                for f in (FIELDS[name] for name in (p.fields or FIELDS))
+            ],
+        }
+        for p in registry().values()
+    ]
+
+
 # -- past imports -----------------------------------------------------------------------------
 @router.get("/imports", response_model=PageOf[ImportPublic])
 def list_imports(
@@ -245,10 +290,30 @@ def list_import_errors(
     """The import's bad rows (up to 1,000 kept): row, column, reason and the value read."""
     run = _run(svc, access.workspace.id, import_id)
     rows = run.errors or []
-    items = page.window(rows)
-    if access.masked:
-        items = access.masker.import_errors(items, (run.report or {}).get("mapping") or run.mapping)
-    return page.answer(items, len(rows))
+    return page.answer(_bad_rows(access, run, page.window(rows)), len(rows))
+
+
+@router.get(
+    "/imports/{import_id}/errors.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The bad rows as CSV."}},
+)
+def export_import_errors(
+    import_id: ImportId,
+    access: Annotated[Access, Depends(require("imports.read"))],
+    svc: ServiceDep,
+) -> Response:
+    """Every bad row kept with the import (up to 1,000) as CSV: row, column, reason, value."""
+    run = _run(svc, access.workspace.id, import_id)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["row", "column", "reason", "value"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(_bad_rows(access, run, run.errors or []))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{run.id}-bad-rows.csv"'},
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -472,6 +537,13 @@ def _run(svc: Service, ws_id: int, import_id: int) -> ImportRun:
     if run is None or run.workspace_id != ws_id:
         raise NotFound(f"no import {import_id} in this workspace")
     return run
+
+
+def _bad_rows(access: Access, run: ImportRun, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bad rows as this user may see them: values masked for those who see no personal data."""
+    if not access.masked:
+        return rows
+    return access.masker.import_errors(rows, (run.report or {}).get("mapping") or run.mapping)
 
 
 def _import(run: ImportRun) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+import { Button, Progress, Space, Table, Typography } from 'antd'
+import { useQuery } from '@tanstack/react-query'
+import { Link } from 'react-router-dom'
+import { api, unwrap } from '../../api/client'
+import type { components } from '../../api/schema'
+import { segmentColor } from '../../ui/colors'
+import { Nothing, Query } from '../../ui/states'
+import { count, num, useStats } from './data'
+
+type Segment = components['schemas']['SegmentPublic']
+
+const GROUPS = [
+  { title: 'RFM segments', kinds: ['rfm'] },
+  { title: 'Behaviour clusters', kinds: ['cluster'] },
+  { title: 'Predictions', kinds: ['prediction'] },
+  { title: 'Other segments', kinds: ['rule', 'static', 'tier'] },
+]
+
+/** Step 6: the segments the workspace has now, by kind, with their sizes. */
+export function SegmentsStep({ workspaceId, onNext }: { workspaceId: number; onNext: () => void }) {
+  const stats = useStats(workspaceId)
+  const segments = useQuery({
+    queryKey: ['segments', workspaceId, 'all'],
+    refetchOnMount: 'always', // the segmentation has just changed them
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
+          params: { path: { workspace_id: workspaceId }, query: { limit: 500 } },
+        }),
+      ),
+  })
+  const customers = num(stats.data, 'customers') ?? 0
+  return (
+    <Query query={segments} what="the segments">
+      {(page) => (
+        <Space orientation="vertical" size="large" style={{ width: '100%' }}>
+          <div>
+            <Typography.Title level={4} style={{ margin: 0 }}>
+              {count(page.total)} segments
+            </Typography.Title>
+            <Typography.Text type="secondary">
+              Of {count(customers)} customers. Each stays up to date as new data comes in; open
+              one to see its members and why each is in it.
+            </Typography.Text>
+          </div>
+          {page.items.length === 0 && (
+            <Nothing>No segments yet: run the segmentation first.</Nothing>
+          )}
+          {GROUPS.map((group) => {
+            const rows = page.items.filter((s) => group.kinds.includes(s.kind))
+            return (
+              rows.length > 0 && (
+                <SegmentTable
+                  key={group.title}
+                  title={group.title}
+                  rows={rows}
+                  customers={customers}
+                  workspaceId={workspaceId}
+                />
+              )
+            )
+          })}
+          <Button type="primary" onClick={onNext} disabled={page.items.length === 0}>
+            Act on a segment
+          </Button>
+        </Space>
+      )}
+    </Query>
+  )
+}
+
+function SegmentTable({
+  title,
+  rows,
+  customers,
+  workspaceId,
+}: {
+  title: string
+  rows: Segment[]
+  customers: number
+  workspaceId: number
+}) {
+  return (
+    <div>
+      <Typography.Title level={5}>{title}</Typography.Title>
+      <Table
+        rowKey="id"
+        size="small"
+        aria-label={title}
+        dataSource={rows}
+        pagination={false}
+        scroll={{ x: 'max-content' }}
+        columns={[
+          {
+            title: 'Segment',
+            dataIndex: 'name',
+            render: (name: string, s) => (
+              <Space size={8}>
+                <span
+                  aria-hidden
+                  style={{
+                    display: 'inline-block',
+                    width: 10,
+                    height: 10,
+                    borderRadius: 5,
+                    background: segmentColor(s.id),
+                  }}
+                />
+                <Link to={`/w/${workspaceId}/segments/${s.id}`}>{name}</Link>
+              </Space>
+            ),
+          },
+          {
+            title: 'Customers',
+            dataIndex: 'customers',
+            align: 'right',
+            render: (n: number | null) => count(n ?? 0),
+          },
+          {
+            title: 'Share',
+            key: 'share',
+            width: 160,
+            render: (_, s) => (
+              <Progress
+                percent={customers ? Math.round(((s.customers ?? 0) / customers) * 1000) / 10 : 0}
+                strokeColor={segmentColor(s.id)}
+                size="small"
+                aria-label={`${s.name} share of customers`}
+              />
+            ),
+          },
+          {
+            title: 'About',
+            dataIndex: 'description',
+            render: (d: string | null) => (
+              <Typography.Text type="secondary" style={{ maxWidth: 520, display: 'inline-block' }}>
+                {d ?? ''}
+              </Typography.Text>
+            ),
+          },
+        ]}
+      />
+    </div>
+  )
+}
