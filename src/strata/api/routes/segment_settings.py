@@ -26,6 +26,7 @@ from strata.segments.engine import (
     set_icp,
     tier_sets,
 )
+from strata.segments.icp import IcpConfig
 from strata.segments.icp import parse_config as parse_icp
 from strata.segments.reference import ReferenceTime
 from strata.segments.tiers import parse_config as parse_tiers
@@ -105,6 +106,26 @@ class IcpUpdate(Schema):
             "in, range, scale, map, exists.",
         ),
     ]
+
+
+class IcpCriterionSummary(Schema):
+    on: str
+    weight: float
+    rule: str = Field(description="The criterion in words (its label when it has one).")
+
+
+class IcpBand(Schema):
+    band: str = Field(description="A fifth of the score: 0–20 … 80–100.")
+    customers: int
+
+
+class IcpPublic(Schema):
+    as_of: str = Field(description="The reference time the scores were computed at.")
+    criteria: list[IcpCriterionSummary]
+    customers: int
+    average: float = Field(description="The average score, 0–100.")
+    bands: list[IcpBand] = Field(description="Customers per fifth of the score (none: left out).")
+    config: IcpConfig = Field(description="The criteria as stored (what PUT takes back).")
 
 
 # -- RFM --------------------------------------------------------------------------------------
@@ -225,7 +246,7 @@ def delete_tier_set(name: TierSetName, access: Write, svc: ServiceDep) -> Respon
 
 
 # -- ICP --------------------------------------------------------------------------------------
-@router.get("/settings/icp", response_model=dict[str, Any])
+@router.get("/settings/icp", response_model=IcpPublic)
 def get_icp(
     access: Read,
     svc: ServiceDep,
@@ -239,7 +260,7 @@ def get_icp(
         return {**summary, "config": segs.setting("icp")}
 
 
-@router.put("/settings/icp", response_model=dict[str, Any])
+@router.put("/settings/icp", response_model=IcpPublic)
 def put_icp(body: IcpUpdate, access: Write, svc: ServiceDep):
     """Store the ICP criteria after checking that each names a usable field and that the
     score computes (else the previous criteria stay), and answer how the scores spread

@@ -61,6 +61,22 @@ def get_usage(access: Reader, svc: ServiceDep) -> dict[str, Any]:
         return plans.usage(app, access.workspace)
 
 
+class PlanCatalog(Schema):
+    plans: list[PlanPublic] = Field(description="Every plan, cheapest first.")
+    features: dict[str, str] = Field(description="What each feature gates, in words.")
+
+
+@router.get("/plans", response_model=PlanCatalog)
+def list_plans(access: Reader) -> dict[str, Any]:
+    """Every plan the workspace could move to, with its price, limits and features, and
+    what each feature means (``strata plan list``): what a change of plan offers."""
+    order = [*plans.TIERS, *(n for n in plans.PLANS if n not in plans.TIERS)]
+    return {
+        "plans": [plans.PLANS[n].to_dict() for n in order],
+        "features": dict(plans.FEATURES),
+    }
+
+
 @router.get("/plan", response_model=PlanPublic)
 def get_plan(access: Reader) -> dict[str, Any]:
     """The workspace's plan: its price, limits and features."""
