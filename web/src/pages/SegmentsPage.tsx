@@ -1,42 +1,86 @@
-import { useState } from 'react'
-import { Alert, Input, Select, Space, Table, Tag, Typography } from 'antd'
-import { useQuery } from '@tanstack/react-query'
-import { Link, useParams } from 'react-router-dom'
-import { api, problemText } from '../api/client'
+import { useEffect, useRef, useState } from 'react'
+import { Alert, Button, Flex, Input, Select, Table, Tag, Typography } from 'antd'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { Link, useNavigate, useParams } from 'react-router-dom'
+import { Line, LineChart, Tooltip, YAxis } from 'recharts'
+import { api, unwrap } from '../api/client'
+import type { components } from '../api/schema'
+import { segmentColor } from '../ui/colors'
+import { Failed } from '../ui/states'
+
+type Segment = components['schemas']['SegmentPublic']
+type Job = components['schemas']['JobPublic']
 
 const KINDS = ['rule', 'static', 'rfm', 'tier', 'cluster', 'prediction']
+const TREND_DAYS = 30
 
-/** Every segment of the workspace: name, kind, size, last refreshed and review status,
- * with search and a kind filter. */
+/** Every segment of the workspace: name, kind, size with its 30-day trend, last refreshed
+ * and status (waiting for approval, refreshing…), with search and a kind filter. */
 export default function SegmentsPage() {
   const workspaceId = Number(useParams().workspaceId)
+  const navigate = useNavigate()
   const [search, setSearch] = useState('')
   const [kind, setKind] = useState<string | undefined>()
+  const path = { workspace_id: workspaceId }
   const segments = useQuery({
     queryKey: ['segments', workspaceId],
-    queryFn: async () => {
-      const { data, error } = await api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-        params: { path: { workspace_id: workspaceId }, query: { limit: 500 } },
-      })
-      if (error) throw new Error(problemText(error))
-      return data
-    },
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
+          params: { path, query: { limit: 500 } },
+        }),
+      ),
   })
-  if (segments.isError) return <Alert type="error" title={segments.error.message} />
+  // One answer with every segment's daily sizes, rather than one history per row.
+  const trends = useQuery({
+    queryKey: ['segments', workspaceId, 'trends', TREND_DAYS],
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/workspaces/{workspace_id}/segments/trends', {
+          params: { path, query: { days: TREND_DAYS } },
+        }),
+      ),
+  })
+  const refreshing = useRefreshing(workspaceId)
+  const refreshAll = useMutation({
+    mutationFn: () =>
+      unwrap(api.POST('/api/v1/workspaces/{workspace_id}/segments/refresh', { params: { path }, body: {} })),
+    onSuccess: () => refreshing.refetch(),
+  })
+
+  if (segments.isError) return <Failed error={segments.error} />
+  const needle = search.trim().toLowerCase()
   const rows = (segments.data?.items ?? []).filter(
-    (s) =>
-      (!kind || s.kind === kind) && s.name.toLowerCase().includes(search.trim().toLowerCase()),
+    (s) => (!kind || s.kind === kind) && s.name.toLowerCase().includes(needle),
   )
+  const sizes = new Map((trends.data?.segments ?? []).map((t) => [t.segment_id, t.sizes]))
+  const days = trends.data?.days ?? []
   return (
-    <Space direction="vertical" style={{ width: '100%' }}>
-      <Typography.Title level={3}>Segments</Typography.Title>
-      <Space wrap>
+    <Flex vertical gap={16} style={{ width: '100%' }}>
+      <Flex justify="space-between" align="center" wrap gap={8}>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          Segments
+        </Typography.Title>
+        <Flex gap={8} wrap>
+          <Button onClick={() => refreshAll.mutate()} loading={refreshAll.isPending} disabled={refreshing.all}>
+            Refresh all
+          </Button>
+          <Button type="primary" onClick={() => navigate(`/w/${workspaceId}/segments/new`)}>
+            New segment
+          </Button>
+        </Flex>
+      </Flex>
+      {refreshAll.isError && <Alert type="error" showIcon title={refreshAll.error.message} closable />}
+      {trends.isError && (
+        <Alert type="warning" showIcon title={`The 30-day trends could not be loaded: ${trends.error.message}`} />
+      )}
+      <Flex gap={8} wrap>
         <Input.Search
           aria-label="Search segments"
           placeholder="Search by name"
           allowClear
           onChange={(e) => setSearch(e.target.value)}
-          style={{ width: 260 }}
+          style={{ width: 260, maxWidth: '100%' }}
         />
         <Select
           aria-label="Kind"
@@ -46,42 +90,187 @@ export default function SegmentsPage() {
           options={KINDS.map((k) => ({ value: k, label: k }))}
           onChange={setKind}
         />
-      </Space>
+      </Flex>
       <Table
         rowKey="id"
         loading={segments.isPending}
         dataSource={rows}
-        locale={{ emptyText: 'No segments yet: import data, then run the initial segmentation.' }}
+        locale={{
+          emptyText:
+            segments.data?.total === 0
+              ? 'No segments yet: import data, then run the initial segmentation or build one with “New segment”.'
+              : 'No segment matches this search.',
+        }}
         pagination={{ pageSize: 25, hideOnSinglePage: true }}
-        scroll={{ x: true }}
+        scroll={{ x: 'max-content' }}
         columns={[
           {
             title: 'Name',
             dataIndex: 'name',
             sorter: (a, b) => a.name.localeCompare(b.name),
-            render: (name: string, s) => <Link to={`/w/${workspaceId}/segments/${s.id}`}>{name}</Link>,
+            render: (name: string, s) => (
+              <Flex vertical style={{ maxWidth: 320 }}>
+                <Link to={`/w/${workspaceId}/segments/${s.id}`}>{name}</Link>
+                {s.description && (
+                  <Typography.Text type="secondary" ellipsis={{ tooltip: s.description }} style={{ fontSize: 12 }}>
+                    {s.description}
+                  </Typography.Text>
+                )}
+              </Flex>
+            ),
           },
-          { title: 'Kind', dataIndex: 'kind' },
+          {
+            title: 'Kind',
+            dataIndex: 'kind',
+            render: (k: string, s) => <Tag>{s.family && s.family !== k ? s.family : k}</Tag>,
+          },
           {
             title: 'Customers',
             dataIndex: 'customers',
             align: 'right',
             sorter: (a, b) => (a.customers ?? 0) - (b.customers ?? 0),
-            render: (n: number | null) => (n == null ? '–' : n.toLocaleString()),
+            render: (n: number | null) => (n == null ? '–' : n.toLocaleString('en-US')),
+          },
+          {
+            title: `Last ${TREND_DAYS} days`,
+            key: 'trend',
+            render: (_, s) => <Trend segmentId={s.id} name={s.name} sizes={sizes.get(s.id)} days={days} />,
           },
           {
             title: 'Last refreshed',
             dataIndex: 'refreshed_at',
-            render: (t: string | null) => (t ? new Date(t + 'Z').toLocaleString() : 'never'),
+            sorter: (a, b) => (a.refreshed_at ?? '').localeCompare(b.refreshed_at ?? ''),
+            render: (t: string | null) => (t ? when(t) : 'never'),
           },
           {
             title: 'Status',
-            dataIndex: 'review_status',
-            render: (s: string) =>
-              s === 'draft' ? <Tag color="orange">waiting for approval</Tag> : <Tag>approved</Tag>,
+            key: 'status',
+            render: (_, s) => <Status segment={s} refreshing={refreshing.has(s)} />,
+          },
+          {
+            title: '',
+            key: 'edit',
+            render: (_, s) =>
+              s.kind === 'rule' ? (
+                <Link to={`/w/${workspaceId}/segments/${s.id}/edit`} aria-label={`Edit ${s.name}`}>
+                  Edit
+                </Link>
+              ) : null,
           },
         ]}
       />
-    </Space>
+    </Flex>
+  )
+}
+
+/** A UTC time from the API, in the reader's words: "Dec 6, 2026, 6:00 AM". */
+function when(t: string): string {
+  return new Date(t.endsWith('Z') ? t : `${t}Z`).toLocaleString('en-US', {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  })
+}
+
+function Status({ segment, refreshing }: { segment: Segment; refreshing: boolean }) {
+  if (refreshing) return <Tag color="processing">refreshing…</Tag>
+  if (segment.review_status === 'draft') return <Tag color="orange">waiting for approval</Tag>
+  if (segment.refreshed_at === null && segment.kind !== 'static') return <Tag>not evaluated yet</Tag>
+  return <Tag color="green">live</Tag>
+}
+
+/** The size over the last days as a tiny line in the segment's colour, with the change;
+ * a segment younger than the window starts where it was made. */
+function Trend({
+  segmentId,
+  name,
+  sizes,
+  days,
+}: {
+  segmentId: number
+  name: string
+  sizes: (number | null)[] | undefined
+  days: string[]
+}) {
+  const known = (sizes ?? []).flatMap((members, i) => (members === null ? [] : [{ day: days[i], members }]))
+  if (known.length === 0) return <Typography.Text type="secondary">–</Typography.Text>
+  const first = known[0]
+  const last = known[known.length - 1]
+  const change = last.members - first.members
+  const since = new Date(`${first.day}T00:00:00Z`).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' })
+  // A segment made today has one point: drawn flat, so the row still shows its level.
+  const data = known.length === 1 ? [first, last] : known
+  const label = `${name}: ${first.members.toLocaleString('en-US')} to ${last.members.toLocaleString('en-US')} customers since ${since}`
+  return (
+    <Flex align="center" gap={8}>
+      <div role="img" aria-label={label} title={label} className="sparkline">
+        <LineChart width={110} height={30} data={data} margin={{ top: 3, right: 2, bottom: 3, left: 2 }}>
+          <YAxis hide domain={['dataMin', 'dataMax']} />
+          <Tooltip
+            cursor={false}
+            isAnimationActive={false}
+            wrapperStyle={{ zIndex: 10 }}
+            formatter={(v) => [Number(v).toLocaleString('en-US'), 'customers']}
+            labelFormatter={(_, items) => String(items?.[0]?.payload?.day ?? '')}
+          />
+          <Line
+            type="stepAfter"
+            dataKey="members"
+            stroke={segmentColor(segmentId)}
+            strokeWidth={2}
+            dot={false}
+            isAnimationActive={false}
+          />
+        </LineChart>
+      </div>
+      <Typography.Text
+        type={known.length === 1 ? 'secondary' : change > 0 ? 'success' : change < 0 ? 'danger' : 'secondary'}
+        style={{ fontSize: 12, minWidth: 44, textAlign: 'right' }}
+      >
+        {known.length === 1 ? 'new' : `${change > 0 ? '+' : change < 0 ? '−' : '±'}${Math.abs(change).toLocaleString('en-US')}`}
+      </Typography.Text>
+    </Flex>
+  )
+}
+
+/** Which segments a running refresh job is working on; polled while one runs, and the
+ * list and trends reloaded when it ends. */
+function useRefreshing(workspaceId: number) {
+  const queryClient = useQueryClient()
+  const jobs = useQuery({
+    queryKey: ['jobs', workspaceId, 'segment-refreshes'],
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/workspaces/{workspace_id}/jobs', {
+          params: { path: { workspace_id: workspaceId }, query: { limit: 20 } },
+        }),
+      ),
+    refetchInterval: (query) => (running(query.state.data?.items ?? []).length > 0 ? 2_000 : false),
+  })
+  const active = running(jobs.data?.items ?? [])
+  const wasActive = useRef(false)
+  useEffect(() => {
+    if (wasActive.current && active.length === 0) {
+      queryClient.invalidateQueries({ queryKey: ['segments', workspaceId] })
+    }
+    wasActive.current = active.length > 0
+  }, [active.length, queryClient, workspaceId])
+  const all = active.some((j) => j.params.names == null && j.params.segment_id == null)
+  return {
+    all,
+    refetch: jobs.refetch,
+    has: (s: Segment) =>
+      s.kind !== 'static' &&
+      (all ||
+        active.some(
+          (j) =>
+            j.params.segment_id === s.id ||
+            (Array.isArray(j.params.names) && j.params.names.includes(s.name)),
+        )),
+  }
+}
+
+function running(jobs: Job[]): Job[] {
+  return jobs.filter(
+    (j) => j.kind === 'segments.refresh' && (j.status === 'queued' || j.status === 'running'),
   )
 }

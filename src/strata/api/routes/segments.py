@@ -12,8 +12,10 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
+import ibis
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import StreamingResponse
@@ -143,6 +145,48 @@ class RefreshOne(Schema):
     as_of: AsOf = None
 
 
+FieldKind = Literal["text", "number", "date", "timestamp", "boolean"]
+
+
+class RuleField(Schema):
+    name: str
+    kind: FieldKind = Field(description="Decides which operators and values apply.")
+    description: str | None = None
+
+
+class EventTypeCount(Schema):
+    name: str
+    events: int
+
+
+class RuleFields(Schema):
+    attributes: list[RuleField] = Field(description="Customer columns, for attribute conditions.")
+    traits: list[RuleField] = Field(description="Values computed from events, for traits.")
+    events: list[EventTypeCount] = Field(description="Event types seen, most frequent first.")
+
+
+class SegmentTrend(Schema):
+    segment_id: int
+    sizes: list[int | None] = Field(
+        description="Members at the end of each day, the last being now; null before the "
+        "segment existed."
+    )
+
+
+class SegmentTrends(Schema):
+    days: list[dt.date] = Field(description="The days, oldest first (UTC).")
+    segments: list[SegmentTrend]
+
+
+#: The kind of each trait's value (docs/segments.md, "trait").
+TRAIT_KINDS: dict[str, FieldKind] = {
+    "first_order_date": "date",
+    "last_order_date": "date",
+    "most_frequent": "text",
+    "rfm_segment": "text",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 def _ref(as_of: str | None) -> ReferenceTime | None:
     return None if as_of is None else ReferenceTime.parse(as_of)
@@ -180,6 +224,57 @@ def segment_of(app: Strata, access: Access, segment_id: int) -> Segment:
     if seg is None or seg.workspace_id != access.workspace.id:
         raise NotFound(f"no segment {segment_id} in this workspace")
     return seg
+
+
+def _field_kind(dtype: Any) -> FieldKind:
+    """A column's kind, as the rule compiler checks operators against it."""
+    if dtype.is_boolean():
+        return "boolean"
+    if dtype.is_numeric():
+        return "number"
+    if dtype.is_date():
+        return "date"
+    if dtype.is_timestamp():
+        return "timestamp"
+    return "text"
+
+
+def _last_days(days: int) -> list[dt.date]:
+    today = dt.datetime.now(dt.UTC).date()
+    return [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
+
+
+def _daily_sizes(
+    app: Strata, workspace_id: int, dates: list[dt.date]
+) -> tuple[dict[int, list[int]], dict[int, dt.date]]:
+    """Each segment's members at the end of each day of ``dates`` (UTC), the last being
+    now, and the first day it had a change: two grouped reads of the memberships,
+    whatever the number of segments."""
+    days = len(dates)
+    m = app.warehouse.table(workspace_id, "memberships")
+    # A row counts from its join to its leave; a reference instant at midnight is
+    # the end of the day before, so an evaluation "as of" a day lands on that day.
+    steps: dict[int, list[int]] = {}
+    first: dict[int, dt.date] = {}
+    for column, sign in (("joined_at", 1), ("left_at", -1)):
+        rows_of = m.filter(m[column].notnull())
+        t = rows_of[column]
+        day = ibis.ifelse(t.time() == dt.time(0), t.date() - ibis.interval(days=1), t.date())
+        rows = (
+            rows_of.group_by(segment_id=rows_of.segment_id, day=day)
+            .aggregate(n=rows_of.count())
+            .to_pyarrow()
+            .to_pylist()
+        )
+        for r in rows:
+            segment_id = r["segment_id"]
+            first[segment_id] = min(first.get(segment_id, r["day"]), r["day"])
+            delta = steps.setdefault(segment_id, [0] * days)
+            # Changes before the window are the first day's start; after it (a pinned
+            # future time), part of now.
+            i = min(max((r["day"] - dates[0]).days, 0), days - 1)
+            delta[i] += sign * r["n"]
+    return {k: list(accumulate(v)) for k, v in steps.items()}, first
 
 
 def _job(svc: Service, access: Access, kind: str, params: dict[str, Any], work) -> Any:
@@ -304,6 +399,71 @@ def preview_segment(
     data = preview.to_dict()
     data["sample"] = access.masker.rows(data["sample"])
     return data
+
+
+@router.get("/segments/fields", response_model=RuleFields)
+def rule_fields(
+    access: Annotated[Access, Depends(require("segments.read"))],
+    svc: ServiceDep,
+):
+    """What a rule can name: customer attributes and traits with the kind of their
+    values, and the event types seen (for a segment builder's pickers)."""
+    with svc.reading() as app:
+        wh = app.warehouse
+        schema = wh.customer_schema(access.workspace.id)
+        try:
+            events = wh.table(access.workspace.id, "events")
+        except NotFound:  # no data yet: no event types
+            seen = []
+        else:
+            seen = (
+                events.group_by("event_type")
+                .aggregate(n=events.count())
+                .order_by([ibis.desc("n"), "event_type"])
+                .to_pyarrow()
+                .to_pylist()
+            )
+    return {
+        "attributes": [
+            {"name": name, "kind": _field_kind(dtype)}
+            for name, dtype in schema.items()
+            if name != "customer_id"
+        ],
+        "traits": [
+            {"name": name, "kind": TRAIT_KINDS.get(name, "number"), "description": text}
+            for name, text in N.TRAITS.items()
+        ],
+        "events": [{"name": r["event_type"], "events": r["n"]} for r in seen],
+    }
+
+
+@router.get("/segments/trends", response_model=SegmentTrends)
+def segment_trends(
+    access: Annotated[Access, Depends(require("segments.read"))],
+    svc: ServiceDep,
+    days: Annotated[int, Query(ge=2, le=366, description="How many days back.")] = 30,
+):
+    """Every segment's size at the end of each of the last ``days`` days (null before it
+    existed), for the sparklines of a segment list: one answer instead of one history
+    per segment."""
+    dates = _last_days(days)
+    with svc.reading() as app:
+        segments = Segments(app, access.workspace).list()
+        try:
+            sizes, first = _daily_sizes(app, access.workspace.id, dates)
+        except NotFound:  # no data yet: every segment is empty
+            sizes, first = {}, {}
+
+    def trend(seg: Segment) -> list[int | None]:
+        # Before the segment existed (or its earliest pinned evaluation) it had no size.
+        start = min(seg.created_at.date(), first.get(seg.id, seg.created_at.date()))
+        counts = sizes.get(seg.id, [0] * days)
+        return [None if day < start else n for day, n in zip(dates, counts, strict=True)]
+
+    return {
+        "days": dates,
+        "segments": [{"segment_id": s.id, "sizes": trend(s)} for s in segments],
+    }
 
 
 @router.post("/segments/refresh", response_model=JobPublic, status_code=202)
