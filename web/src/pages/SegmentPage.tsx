@@ -1,151 +1,154 @@
-import { useState } from 'react'
-import { Alert, Button, Descriptions, Modal, Space, Spin, Table, Tag, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { Link, useParams } from 'react-router-dom'
-import { api, problemText } from '../api/client'
+import { Button, Card, Col, Row, Space, Tabs, Tag, Typography } from 'antd'
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom'
+import { api, unwrap } from '../api/client'
+import { segmentColor } from '../ui/colors'
+import { Query } from '../ui/states'
+import { Behaviour } from './segment/Behaviour'
+import { Breakdowns } from './segment/Breakdowns'
+import { when } from './segment/format'
+import { Insights } from './segment/Insights'
+import { Kpis } from './segment/Kpis'
+import { Members } from './segment/Members'
+import { RevenueSplit } from './segment/RevenueSplit'
+import { SizeChart } from './segment/SizeChart'
 
-const PAGE = 25
+const TABS = ['overview', 'audience', 'behaviour', 'members'] as const
 
-/** One segment: what it is, its members page by page (with a CSV download), and why any
- * member is in it. */
+/** One segment: its key numbers, then tabs for its size, revenue and insights, who is
+ * in it (attributes), what they do (events, order gaps) and its members. The tab is in
+ * the address (?tab=members), so it can be bookmarked and shared. */
 export default function SegmentPage() {
   const workspaceId = Number(useParams().workspaceId)
   const segmentId = Number(useParams().segmentId)
-  const [page, setPage] = useState(1)
-  const [why, setWhy] = useState<string | null>(null)
-  const path = { workspace_id: workspaceId, segment_id: segmentId }
-
+  const [search, setSearch] = useSearchParams()
+  const navigate = useNavigate()
+  const tab = TABS.find((t) => t === search.get('tab')) ?? 'overview'
+  const attribute = search.get('attribute')
+  const match = attribute ? { attribute, value: search.get('value') ?? undefined } : undefined
   const segment = useQuery({
     queryKey: ['segment', workspaceId, segmentId],
-    queryFn: async () => {
-      const { data, error } = await api.GET(
-        '/api/v1/workspaces/{workspace_id}/segments/{segment_id}',
-        { params: { path } },
-      )
-      if (error) throw new Error(problemText(error))
-      return data
-    },
-  })
-  const members = useQuery({
-    queryKey: ['members', workspaceId, segmentId, page],
-    queryFn: async () => {
-      const { data, error } = await api.GET(
-        '/api/v1/workspaces/{workspace_id}/segments/{segment_id}/members',
-        { params: { path, query: { limit: PAGE, offset: (page - 1) * PAGE } } },
-      )
-      if (error) throw new Error(problemText(error))
-      return data
-    },
-  })
-  const explanation = useQuery({
-    queryKey: ['explain', workspaceId, segmentId, why],
-    enabled: why !== null,
-    queryFn: async () => {
-      const { data, error } = await api.GET(
-        '/api/v1/workspaces/{workspace_id}/segments/{segment_id}/explain/{customer}',
-        { params: { path: { ...path, customer: why! } } },
-      )
-      if (error) throw new Error(problemText(error))
-      return data as { text?: string; member?: boolean }
-    },
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/workspaces/{workspace_id}/segments/{segment_id}', {
+          params: { path: { workspace_id: workspaceId, segment_id: segmentId } },
+        }),
+      ),
   })
 
-  if (segment.isError) return <Alert type="error" title={segment.error.message} />
-  if (segment.isPending) return <Spin style={{ margin: 48 }} />
-  const s = segment.data
-  const csv = `/api/v1/workspaces/${workspaceId}/segments/${segmentId}/members.csv`
   return (
-    <Space direction="vertical" style={{ width: '100%' }} size="large">
-      <Space direction="vertical" size={0}>
-        <Link to={`/w/${workspaceId}/segments`}>← Segments</Link>
-        <Typography.Title level={3} style={{ marginTop: 8 }}>
-          {s.name}
-        </Typography.Title>
-        {s.description && <Typography.Text type="secondary">{s.description}</Typography.Text>}
-      </Space>
-      <Descriptions
-        bordered
-        size="small"
-        column={{ xs: 1, sm: 2, md: 4 }}
-        items={[
-          { key: 'customers', label: 'Customers', children: (s.customers ?? 0).toLocaleString() },
-          { key: 'kind', label: 'Kind', children: s.kind },
-          {
-            key: 'refreshed',
-            label: 'Last refreshed',
-            children: s.refreshed_at ? new Date(s.refreshed_at + 'Z').toLocaleString() : 'never',
-          },
-          {
-            key: 'status',
-            label: 'Status',
-            children:
-              s.review_status === 'draft' ? <Tag color="orange">waiting for approval</Tag> : 'approved',
-          },
-        ]}
-      />
-      <Space style={{ justifyContent: 'space-between', width: '100%' }} wrap>
-        <Typography.Title level={4} style={{ margin: 0 }}>
-          Members
-        </Typography.Title>
-        <Button href={csv} download>
-          Download CSV
-        </Button>
-      </Space>
-      {members.isError ? (
-        <Alert type="error" title={members.error.message} />
-      ) : (
-        <Table
-          rowKey="customer_id"
-          loading={members.isPending}
-          dataSource={members.data?.items ?? []}
-          scroll={{ x: true }}
-          locale={{ emptyText: 'No customers are in this segment now.' }}
-          pagination={{
-            current: page,
-            pageSize: PAGE,
-            total: members.data?.total ?? 0,
-            showSizeChanger: false,
-            showTotal: (total) => `${total.toLocaleString()} customers`,
-            onChange: setPage,
-          }}
-          columns={[
-            { title: 'Customer', dataIndex: 'external_id' },
-            { title: 'Name', dataIndex: 'name' },
-            { title: 'E-mail', dataIndex: 'email' },
-            { title: 'Country', dataIndex: 'country' },
-            {
-              title: 'Joined',
-              dataIndex: 'joined',
-              render: (t: string) => new Date(t.replace(' ', 'T') + 'Z').toLocaleDateString(),
-            },
-            {
-              title: '',
-              key: 'why',
-              render: (_, row) => (
-                <Button type="link" onClick={() => setWhy(row.external_id ?? String(row.customer_id))}>
-                  Why here?
+    <Query query={segment} what="the segment">
+      {(s) => {
+        const props = { workspaceId, segmentId, name: s.name }
+        return (
+          <Space orientation="vertical" style={{ width: '100%' }} size="large">
+            <div>
+              <Link to={`/w/${workspaceId}/segments`}>← Segments</Link>
+              <Space
+                wrap
+                align="center"
+                style={{ width: '100%', justifyContent: 'space-between', marginTop: 8 }}
+              >
+                <Space align="center">
+                  <span
+                    aria-hidden
+                    style={{
+                      display: 'inline-block',
+                      width: 14,
+                      height: 14,
+                      borderRadius: 4,
+                      background: segmentColor(segmentId),
+                    }}
+                  />
+                  <Typography.Title level={3} style={{ margin: 0 }}>
+                    {s.name}
+                  </Typography.Title>
+                </Space>
+                <Button onClick={() => navigate(`/w/${workspaceId}/segments/${segmentId}/edit`)}>
+                  Edit
                 </Button>
-              ),
-            },
-          ]}
-        />
-      )}
-      <Modal
-        open={why !== null}
-        title={`Why ${why} is in ${s.name}`}
-        footer={null}
-        onCancel={() => setWhy(null)}
-      >
-        {explanation.isPending ? (
-          <Spin />
-        ) : explanation.isError ? (
-          <Alert type="error" title={explanation.error.message} />
-        ) : (
-          <pre aria-label="Explanation" style={{ whiteSpace: 'pre-wrap', margin: 0 }}>
-            {explanation.data?.text ?? 'No explanation for this kind of segment.'}
-          </pre>
-        )}
-      </Modal>
-    </Space>
+              </Space>
+              <Space wrap size={[4, 4]} style={{ marginTop: 8 }}>
+                <Tag>{s.kind}</Tag>
+                {s.review_status === 'draft' ? (
+                  <Tag color="orange">waiting for approval</Tag>
+                ) : (
+                  <Tag color="green">approved</Tag>
+                )}
+                <Typography.Text type="secondary">
+                  {s.refreshed_at ? `Refreshed ${when(s.refreshed_at)}` : 'Never refreshed'}
+                </Typography.Text>
+              </Space>
+              {s.description && (
+                <Typography.Paragraph type="secondary" style={{ marginTop: 8, marginBottom: 0 }}>
+                  {s.description}
+                </Typography.Paragraph>
+              )}
+            </div>
+            <Kpis {...props} />
+            <Tabs
+              activeKey={tab}
+              destroyOnHidden
+              onChange={(key) =>
+                setSearch(key === 'overview' ? {} : { tab: key }, { replace: true })
+              }
+              items={[
+                { key: 'overview', label: 'Overview', children: <Overview {...props} /> },
+                {
+                  key: 'audience',
+                  label: 'Audience',
+                  children: (
+                    <Breakdowns
+                      {...props}
+                      onPick={({ attribute, value }) =>
+                        setSearch(
+                          value === undefined
+                            ? { tab: 'members', attribute }
+                            : { tab: 'members', attribute, value },
+                        )
+                      }
+                    />
+                  ),
+                },
+                { key: 'behaviour', label: 'Behaviour', children: <Behaviour {...props} /> },
+                {
+                  key: 'members',
+                  label: 'Members',
+                  children: (
+                    <Members
+                      {...props}
+                      match={match}
+                      onClear={() => setSearch({ tab: 'members' }, { replace: true })}
+                    />
+                  ),
+                },
+              ]}
+            />
+          </Space>
+        )
+      }}
+    </Query>
+  )
+}
+
+function Overview(props: { workspaceId: number; segmentId: number; name: string }) {
+  return (
+    <Row gutter={[16, 16]}>
+      <Col xs={24} lg={12}>
+        <Card size="small" title="Size over time">
+          <SizeChart {...props} />
+        </Card>
+      </Col>
+      <Col xs={24} lg={12}>
+        <Card size="small" title="Revenue contribution">
+          <RevenueSplit {...props} />
+        </Card>
+      </Col>
+      <Col xs={24}>
+        <Card size="small" title="Insights and recommended actions">
+          <Insights {...props} />
+        </Card>
+      </Col>
+    </Row>
   )
 }
