@@ -697,7 +697,7 @@ def _comparison(
 ) -> Callable[[ir.Value], ir.BooleanValue]:
     """How ``node`` tests a value of type ``dtype``; raises ``InputError`` if it cannot."""
     op = node.op
-    kind = _kind(dtype)
+    kind = value_kind(dtype)
     if op in N.UNARY_OPS:
 
         def present(v: ir.Value) -> ir.BooleanValue:
@@ -809,7 +809,8 @@ _KIND_TEXT = {
 }
 
 
-def _kind(dtype: dtypes.DataType) -> str:
+def value_kind(dtype: dtypes.DataType) -> str:
+    """A column's kind of value, as operators are checked against it."""
     if dtype.is_string():
         return "text"
     if dtype.is_boolean():

@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
-from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 import ibis
@@ -32,8 +31,10 @@ from strata.csvsafe import neutralise
 from strata.errors import Conflict, InputError, NotFound
 from strata.models.store import jsonable
 from strata.segments import nodes as N
+from strata.segments.compile import value_kind
 from strata.segments.engine import Segments
 from strata.segments.reference import ReferenceTime
+from strata.segments.trends import daily_sizes
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["segments"], responses=ERRORS)
 
@@ -226,57 +227,6 @@ def segment_of(app: Strata, access: Access, segment_id: int) -> Segment:
     return seg
 
 
-def _field_kind(dtype: Any) -> FieldKind:
-    """A column's kind, as the rule compiler checks operators against it."""
-    if dtype.is_boolean():
-        return "boolean"
-    if dtype.is_numeric():
-        return "number"
-    if dtype.is_date():
-        return "date"
-    if dtype.is_timestamp():
-        return "timestamp"
-    return "text"
-
-
-def _last_days(days: int) -> list[dt.date]:
-    today = dt.datetime.now(dt.UTC).date()
-    return [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
-
-
-def _daily_sizes(
-    app: Strata, workspace_id: int, dates: list[dt.date]
-) -> tuple[dict[int, list[int]], dict[int, dt.date]]:
-    """Each segment's members at the end of each day of ``dates`` (UTC), the last being
-    now, and the first day it had a change: two grouped reads of the memberships,
-    whatever the number of segments."""
-    days = len(dates)
-    m = app.warehouse.table(workspace_id, "memberships")
-    # A row counts from its join to its leave; a reference instant at midnight is
-    # the end of the day before, so an evaluation "as of" a day lands on that day.
-    steps: dict[int, list[int]] = {}
-    first: dict[int, dt.date] = {}
-    for column, sign in (("joined_at", 1), ("left_at", -1)):
-        rows_of = m.filter(m[column].notnull())
-        t = rows_of[column]
-        day = ibis.ifelse(t.time() == dt.time(0), t.date() - ibis.interval(days=1), t.date())
-        rows = (
-            rows_of.group_by(segment_id=rows_of.segment_id, day=day)
-            .aggregate(n=rows_of.count())
-            .to_pyarrow()
-            .to_pylist()
-        )
-        for r in rows:
-            segment_id = r["segment_id"]
-            first[segment_id] = min(first.get(segment_id, r["day"]), r["day"])
-            delta = steps.setdefault(segment_id, [0] * days)
-            # Changes before the window are the first day's start; after it (a pinned
-            # future time), part of now.
-            i = min(max((r["day"] - dates[0]).days, 0), days - 1)
-            delta[i] += sign * r["n"]
-    return {k: list(accumulate(v)) for k, v in steps.items()}, first
-
-
 def _job(svc: Service, access: Access, kind: str, params: dict[str, Any], work) -> Any:
     return svc.jobs.submit(access.workspace.id, kind, params, work, created_by=access.user_id)
 
@@ -425,7 +375,7 @@ def rule_fields(
             )
     return {
         "attributes": [
-            {"name": name, "kind": _field_kind(dtype)}
+            {"name": name, "kind": value_kind(dtype)}
             for name, dtype in schema.items()
             if name != "customer_id"
         ],
@@ -446,24 +396,8 @@ def segment_trends(
     """Every segment's size at the end of each of the last ``days`` days (null before it
     existed), for the sparklines of a segment list: one answer instead of one history
     per segment."""
-    dates = _last_days(days)
     with svc.reading() as app:
-        segments = Segments(app, access.workspace).list()
-        try:
-            sizes, first = _daily_sizes(app, access.workspace.id, dates)
-        except NotFound:  # no data yet: every segment is empty
-            sizes, first = {}, {}
-
-    def trend(seg: Segment) -> list[int | None]:
-        # Before the segment existed (or its earliest pinned evaluation) it had no size.
-        start = min(seg.created_at.date(), first.get(seg.id, seg.created_at.date()))
-        counts = sizes.get(seg.id, [0] * days)
-        return [None if day < start else n for day, n in zip(dates, counts, strict=True)]
-
-    return {
-        "days": dates,
-        "segments": [{"segment_id": s.id, "sizes": trend(s)} for s in segments],
-    }
+        return daily_sizes(app, access.workspace, days)
 
 
 @router.post("/segments/refresh", response_model=JobPublic, status_code=202)
