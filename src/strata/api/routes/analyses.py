@@ -6,16 +6,37 @@ analysis's named tables as columns and rows, or one of them as a CSV download
 (``format=csv``) named after the analysis, the segment and the day.
 """
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
+import ibis
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, create_model
 
 from strata import audit, plans
-from strata.analysis import Spec, analyses, csv_text, file_stem, records, run_analysis
+from strata.analysis import (
+    Analyst,
+    Params,
+    PeriodParams,
+    Spec,
+    analyses,
+    csv_text,
+    file_stem,
+    records,
+    run_analysis,
+)
+from strata.analysis.base import SegmentRef, truncate
+from strata.analysis.cohorts import CohortPeriod, _shift
+from strata.analysis.journeys import MAX_STEPS, Mode
+from strata.analysis.journeys import _steps as journey_steps
+from strata.analysis.rfm_migration import NONE, RfmMigrationParams
 from strata.api.deps import Access, ServiceDep, require
-from strata.api.schemas import ERRORS, Schema
-from strata.errors import Forbidden, InputError
+from strata.api.schemas import ERRORS, PageOf, Schema
+from strata.context import Strata
+from strata.errors import Forbidden, InputError, NotFound
+from strata.segments.engine import rfm_scores
+from strata.segments.reference import ReferenceTime
+from strata.segments.rfm import fm_score
 
 router = APIRouter(
     prefix="/workspaces/{workspace_id}/analyses", tags=["analyses"], responses=ERRORS
@@ -151,3 +172,311 @@ def _refuse_personal(access: Access, params: BaseModel) -> None:
 
 for _spec in analyses().values():
     _route(_spec)
+
+
+# -- the RFM grid and drill-downs: the customers behind one cell of a chart ------------------
+# The web app's charts draw the analyses above; clicking a cell lists its customers. Each
+# drill-down selects customers with the same expressions as the aggregate it drills into
+# (the same membership instants, scores, cohorts and journey steps), so a cell's count and
+# its list's total always agree.
+
+
+class _Paged(BaseModel):
+    limit: int = Field(50, ge=1, le=500, description="Customers per page.")
+    offset: int = Field(0, ge=0, le=10**9, description="Customers to skip.")
+
+
+class DrillRow(Schema):
+    customer_id: int
+    external_id: str | None
+    name: str | None
+    email: str | None
+    country: str | None
+
+
+def _customers_page(access: Access, an: Analyst, ids: ibis.Table, page: _Paged) -> dict[str, Any]:
+    """One page of the customers whose ``customer_id`` is in ``ids`` (by customer id), with
+    the total; personal data masked for viewers."""
+    ids = ids.select("customer_id")
+    total = int(ids.count().to_pyarrow().as_py())
+    customers = an.customers()
+    rows = (
+        customers.semi_join(ids, "customer_id")
+        .select("customer_id", "external_id", "name", "email", "country")
+        .order_by("customer_id")
+        .limit(page.limit, offset=page.offset)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {
+        "items": access.masker.rows(rows),
+        "total": total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+
+
+def _analyst(app: Strata, access: Access, as_of: str | None) -> Analyst:
+    return Analyst(app, access.workspace, as_of=ReferenceTime.parse(as_of))
+
+
+# RFM grid -----------------------------------------------------------------------------------
+class RfmGridQuery(Params):
+    axis: Literal["frequency", "fm"] = Field(
+        "frequency",
+        description="The grid's second score: frequency, or fm (the mean of frequency and "
+        "monetary, rounded half up: the grid the RFM segments are cut from).",
+    )
+
+
+class RfmCell(Schema):
+    recency: int = Field(description="Recency score, 1 (longest ago) to bins (most recent).")
+    score: int = Field(description="The second score (frequency or FM), 1 to bins.")
+    customers: int
+    revenue: float = Field(description="Their net revenue (orders less refunds), in total.")
+    average_revenue: float
+    average_orders: float
+    segment: str | None = Field(
+        description="With axis=fm, the RFM segment the cell belongs to; null otherwise."
+    )
+
+
+class RfmGridAnswer(Schema):
+    as_of: str
+    axis: str
+    bins: int
+    customers: int = Field(description="Customers with at least one order, in every cell.")
+    cells: list[RfmCell] = Field(description="The cells that have customers.")
+
+
+def _rfm_scored(an: Analyst, axis: str) -> ibis.Table:
+    """Per customer with orders: ``recency``, ``score`` (the grid's second axis), orders
+    and revenue, scored at the analyst's reference instant."""
+    scored = rfm_scores(an.segs, an.ref)
+    second = (
+        scored.rfm_frequency
+        if axis == "frequency"
+        else fm_score(scored.rfm_frequency, scored.rfm_monetary)
+    )
+    return scored.select(
+        "customer_id",
+        "total_orders",
+        "total_revenue",
+        recency=scored.rfm_recency.cast("int64"),
+        score=second.cast("int64"),
+    )
+
+
+@router.get("/rfm-grid", response_model=RfmGridAnswer)
+def rfm_grid(
+    access: Reader, svc: ServiceDep, query: Annotated[RfmGridQuery, Query()]
+) -> dict[str, Any]:
+    """The RFM grid: customers with orders by recency score and frequency (or FM) score,
+    with each cell's revenue and orders, scored at ``as_of`` as ``strata rfm`` scores them.
+    """
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        config = an.segs.rfm_config()
+        scored = _rfm_scored(an, query.axis)
+        cells = (
+            scored.group_by("recency", "score")
+            .aggregate(
+                customers=scored.count().cast("int64"),
+                revenue=scored.total_revenue.sum().cast("float64"),
+                orders=scored.total_orders.sum().cast("float64"),
+            )
+            .order_by("recency", "score")
+            .to_pyarrow()
+            .to_pylist()
+        )
+    owner = config.cells() if query.axis == "fm" else {}
+    return {
+        "as_of": str(an.ref),
+        "axis": query.axis,
+        "bins": config.bins,
+        "customers": sum(c["customers"] for c in cells),
+        "cells": [
+            {
+                "recency": c["recency"],
+                "score": c["score"],
+                "customers": c["customers"],
+                "revenue": round(c["revenue"] or 0.0, 2),
+                "average_revenue": round((c["revenue"] or 0.0) / c["customers"], 2),
+                "average_orders": round((c["orders"] or 0.0) / c["customers"], 2),
+                "segment": owner.get((c["recency"], c["score"])),
+            }
+            for c in cells
+        ],
+    }
+
+
+class RfmCellQuery(RfmGridQuery, _Paged):
+    recency: int = Field(ge=1, le=10, description="The cell's recency score.")
+    score: int = Field(ge=1, le=10, description="The cell's frequency (or FM) score.")
+
+
+@router.get("/rfm-grid/customers", response_model=PageOf[DrillRow])
+def rfm_grid_customers(
+    access: Reader, svc: ServiceDep, query: Annotated[RfmCellQuery, Query()]
+) -> dict[str, Any]:
+    """The customers of one cell of the RFM grid, a page at a time."""
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        scored = _rfm_scored(an, query.axis)
+        cell = scored.filter(scored.recency == query.recency, scored.score == query.score)
+        return _customers_page(access, an, cell, query)
+
+
+# Overlap ------------------------------------------------------------------------------------
+class OverlapCellQuery(Params, _Paged):
+    segments: list[str] = Field(
+        description="Segments the customers are in, all of them (by name or id): 1 to 20."
+    )
+    excluding: list[str] = Field(
+        default_factory=list,
+        description="Segments they are in none of: the other segments of an UpSet bar.",
+    )
+
+
+@router.get("/overlap/customers", response_model=PageOf[DrillRow])
+def overlap_customers(
+    access: Reader, svc: ServiceDep, query: Annotated[OverlapCellQuery, Query()]
+) -> dict[str, Any]:
+    """The customers behind an overlap cell (in every one of ``segments``) or an UpSet bar
+    (in exactly ``segments``, and in none of ``excluding``), at ``as_of``."""
+    if not 1 <= len(query.segments) <= 20 or len(query.excluding) > 20:
+        raise InputError("name 1 to 20 segments the customers are in, and at most 20 to exclude")
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        ids = an.customers().select("customer_id")
+        for ref in dict.fromkeys(query.segments):
+            ids = ids.semi_join(an.members_at(an.segment(ref).id, an.ref.instant), "customer_id")
+        for ref in dict.fromkeys(query.excluding):
+            ids = ids.anti_join(an.members_at(an.segment(ref).id, an.ref.instant), "customer_id")
+        return _customers_page(access, an, ids, query)
+
+
+# RFM migration ------------------------------------------------------------------------------
+class MigrationCellQuery(RfmMigrationParams, _Paged):
+    from_segment: str = Field(
+        max_length=200, description=f"RFM segment on the first date, or {NONE}."
+    )
+    to_segment: str = Field(
+        max_length=200, description=f"RFM segment on the second date, or {NONE}."
+    )
+
+
+@router.get("/rfm-migration/customers", response_model=PageOf[DrillRow])
+def rfm_migration_customers(
+    access: Reader, svc: ServiceDep, query: Annotated[MigrationCellQuery, Query()]
+) -> dict[str, Any]:
+    """The customers who moved from one RFM segment to another between the two dates (the
+    same as ``rfm-migration``: membership at the end of each day, ``(none)`` for none)."""
+    if query.from_segment == NONE and query.to_segment == NONE:
+        raise InputError(f"customers in {NONE} on both dates are not part of the migration")
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        to_date = query.to_date or an.ref.day
+        if query.from_date > to_date or to_date > an.ref.day:
+            raise InputError(
+                f"give from_date ≤ to_date ≤ the as-of day {an.ref.day} "
+                f"(from_date {query.from_date}, to_date {to_date})"
+            )
+        family = {s.name: s.id for s in an.segs.list() if s.family == "rfm"}
+        for name in (query.from_segment, query.to_segment):
+            if name != NONE and name not in family:
+                raise NotFound(f"no RFM segment {name!r}; they are: {', '.join(family)}")
+        m = an.table("memberships")
+        m = m.filter(m.segment_id.isin(sorted(family.values())))
+        ids = an.customers().select("customer_id")
+        for day, name in ((query.from_date, query.from_segment), (to_date, query.to_segment)):
+            # The end of that day, as rfm-migration reads it.
+            t = ibis.literal(min(ReferenceTime.of(day).instant, an.ref.instant), type="timestamp")
+            held = m.filter(m.joined_at <= t, m.left_at.isnull() | (m.left_at > t))
+            if name == NONE:
+                ids = ids.anti_join(held, "customer_id")
+            else:
+                ids = ids.semi_join(held.filter(held.segment_id == family[name]), "customer_id")
+        return _customers_page(access, an, ids, query)
+
+
+# Cohorts ------------------------------------------------------------------------------------
+class CohortCellQuery(Params, _Paged):
+    segment: SegmentRef = None
+    period: CohortPeriod = Field("month", description="Cohort and offset period.")
+    cohort: dt.date = Field(description="The cohort: the first day of its period.")
+    period_offset: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="Periods after the cohort's: its customers who ordered then. "
+        "Leave out for the whole cohort.",
+    )
+
+
+@router.get("/cohorts/customers", response_model=PageOf[DrillRow])
+def cohort_customers(
+    access: Reader, svc: ServiceDep, query: Annotated[CohortCellQuery, Query()]
+) -> dict[str, Any]:
+    """The customers of one acquisition cohort, or those of them who ordered in the period
+    ``period_offset`` periods later: one cell of the ``cohorts`` retention matrix."""
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        orders = an.money()
+        orders = orders.filter(orders.is_order)
+        if query.segment is not None and query.segment.strip() != "":
+            orders = orders.semi_join(an.members(query.segment), "customer_id")
+        orders = orders.select("customer_id", at=truncate(orders.timestamp, query.period))
+        first = orders.group_by("customer_id").aggregate(cohort=orders.at.min())
+        ids = first.filter(first.cohort == ibis.literal(query.cohort, type="date"))
+        if query.period_offset is not None:
+            then = _shift(query.cohort, query.period_offset, query.period)
+            active = orders.filter(orders.at == ibis.literal(then, type="date"))
+            ids = ids.semi_join(active, "customer_id")
+        return _customers_page(access, an, ids, query)
+
+
+# Journeys -----------------------------------------------------------------------------------
+class JourneyCellQuery(PeriodParams, _Paged):
+    segment: SegmentRef = None
+    mode: Mode = "first"
+    steps: int = Field(4, ge=1, le=MAX_STEPS, description="How many steps the journeys follow.")
+    event: str | None = Field(None, max_length=200, description="The anchor event type.")
+    collapse_repeats: bool = True
+    step: int = Field(
+        ge=-MAX_STEPS, le=MAX_STEPS, description="The node's (or link source's) step."
+    )
+    source_event: str = Field(max_length=200, description="The event type at that step.")
+    target_event: str | None = Field(
+        None, max_length=200, description="A link's event type at the next step; none: a node."
+    )
+
+
+@router.get("/journeys/customers", response_model=PageOf[DrillRow])
+def journey_customers(
+    access: Reader, svc: ServiceDep, query: Annotated[JourneyCellQuery, Query()]
+) -> dict[str, Any]:
+    """The customers behind a Sankey node (``source_event`` at ``step``) or link (then
+    ``target_event`` at the next step) of ``journeys`` with the same parameters."""
+    anchor = (query.event or "").strip()
+    if query.mode != "first" and not anchor:
+        raise InputError(
+            f"mode {query.mode!r} needs an event: the event type the journeys start or end at"
+        )
+    with svc.reading() as app:
+        an = _analyst(app, access, query.as_of)
+        walk = journey_steps(
+            an,
+            query.segment,
+            query.mode,
+            query.steps,
+            anchor,
+            query.collapse_repeats,
+            query.since,
+            query.until,
+        )
+        at = walk.filter(walk.step == query.step, walk.event_type == query.source_event)
+        if query.target_event is not None:
+            nxt = walk.filter(walk.step == query.step + 1, walk.event_type == query.target_event)
+            at = at.semi_join(nxt, "customer_id")
+        return _customers_page(access, an, at, query)
