@@ -319,8 +319,7 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
 ) -> None:
     """Generate the demo business into workspace 'demo', segment it, then serve the API."""
-    from strata.demo import fit_models, generate_and_load
-    from strata.segments.engine import Segments, run_rfm
+    from strata.demo import fit_models, generate_and_load, segment_business
     from strata.stats import workspace_stats
 
     with _app() as strata:
@@ -328,11 +327,13 @@ def demo(
         report = generate_and_load(strata, customers=customers, workspace=workspace)
         _show_report(report)
         _show_stats(workspace_stats(strata, workspace))
-        segs = Segments(strata, workspace)
-        summary = run_rfm(segs)
+        summary = segment_business(strata, workspace=workspace, examples=segments)
         out.print(f"\nRFM: {summary['customers']:,} customers with orders in 11 segments")
-        if segments.is_dir():
-            segs.apply(segments)
+        if summary["since"]:
+            out.print(
+                f"  scored as of {summary['since']} too: {summary['moved']:,} customers "
+                "have changed RFM segment since"
+            )
         out.print("Finding clusters, predicting lifetime value and churn risk…")
         models = fit_models(strata, workspace=workspace)
         clusters = models["clusters"]

@@ -1,13 +1,20 @@
-"""The demo business: generate it and load it like any import."""
+"""The demo business: generate it, load it like any import, segment it and model it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from strata.analysis.base import Analyst
+from strata.analysis.rfm_migration import rfm_migration
 from strata.context import Strata
 from strata.ingest.lines import event_figures
 from strata.ingest.pipeline import load_batch
+from strata.segments.engine import Segments, read_specs, run_rfm
+from strata.segments.nodes import SegmentSpec, referenced_segments
+from strata.segments.reference import ReferenceTime
 
 
 def generate_and_load(
@@ -56,3 +63,57 @@ def fit_models(app: Strata, *, workspace: str | None = None) -> dict[str, Any]:
         "clv": run_clv(app, workspace),
         "churn": run_churn(app, workspace),
     }
+
+
+#: How many days before now the demo first segments its business: the segments' trends,
+#: their 30-day sparklines and RFM migration then show a month of real movement.
+HISTORY_DAYS = 28
+
+
+def segment_business(
+    app: Strata, *, workspace: str | None = None, examples: Path | None = None
+) -> dict[str, Any]:
+    """Score RFM and evaluate the example segments of ``examples`` (YAML files, managed as
+    code), as of :data:`HISTORY_DAYS` days ago and then now, so the membership history
+    holds a month of joins and exits.
+
+    History only moves forward, so a workspace that has segments already (a second demo
+    run) is evaluated now only. Returns :func:`~strata.segments.engine.run_rfm`'s summary
+    of now, with ``since`` (the earlier evaluation's day, or ``None``) and ``moved``
+    (customers whose RFM segment differs between the two).
+    """
+    segs = Segments(app, workspace)
+    now = ReferenceTime.now()
+    specs = [spec for _, spec in read_specs(examples)] if examples and examples.is_dir() else []
+    fresh = not segs.list()
+    if fresh:
+        # Not pinned (fixed=False): the next plain refresh moves the segments on to now.
+        then = dataclasses.replace(
+            ReferenceTime.of(now.day - dt.timedelta(days=HISTORY_DAYS)), fixed=False
+        )
+        run_rfm(segs, as_of=then)
+        _save_unevaluated(segs, specs)
+        segs.refresh([s.name for s in specs], as_of=then)
+    summary = run_rfm(segs, as_of=now)
+    if fresh:
+        segs.refresh([s.name for s in specs], as_of=now)
+    elif specs:
+        segs.apply(examples)
+    summary.update(since=None, moved=0)
+    if fresh:
+        moves = rfm_migration(Analyst(app, workspace, as_of=now), then.day)
+        changed = moves[moves.from_segment != moves.to_segment]
+        summary.update(since=str(then.day), moved=int(changed.customers.sum()))
+    return summary
+
+
+def _save_unevaluated(segs: Segments, specs: list[SegmentSpec]) -> None:
+    """Save ``specs`` as code-managed segments, each after those it names."""
+    waiting = list(specs)
+    while waiting:
+        saved = {s.name for s in segs.list()}
+        # None ready: one names a segment nowhere to be found, and saving it says so.
+        ready = [s for s in waiting if referenced_segments(s.rule) <= saved] or waiting[:1]
+        for spec in ready:
+            segs.save(spec, source="code", evaluate=False)
+            waiting.remove(spec)

@@ -777,6 +777,22 @@ def current_members(
     return sorted(int(i) for i in ids)
 
 
+def external_ids(app: Strata, workspace_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """The external id of each of ``ids`` (warehouse customer ids) still in the warehouse,
+    in one query: a page of firings names its customers the way the rest of the product
+    does. Customers since erased are left out."""
+    if not ids:
+        return {}
+    customers = app.warehouse.table(workspace_id, "customers")
+    rows = (
+        customers.filter(customers.customer_id.isin(app.warehouse.id_set(sorted(set(ids)))))
+        .select("customer_id", "external_id")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {int(r["customer_id"]): r["external_id"] for r in rows}
+
+
 def _customers(app: Strata, workspace_id: int, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Each customer's attributes, JSON-ready (dates as ISO text), by customer id."""
     if not ids:

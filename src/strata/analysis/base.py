@@ -101,12 +101,12 @@ class Analyst:
     def events(self, since: dt.date | None = None, until: dt.date | None = None) -> ibis.Table:
         """Events before the reference instant, and within ``since`` … ``until`` (days)."""
         e = self.table("events")
-        e = e.filter(e.timestamp < _ts(self.ref.instant))
+        e = e.filter(e.timestamp < timestamp_literal(self.ref.instant))
         if since is not None:
-            e = e.filter(e.timestamp >= _ts(dt.datetime.combine(since, dt.time(0))))
+            e = e.filter(e.timestamp >= timestamp_literal(dt.datetime.combine(since, dt.time(0))))
         if until is not None:
             end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0))
-            e = e.filter(e.timestamp < _ts(end))
+            e = e.filter(e.timestamp < timestamp_literal(end))
         return e
 
     def money(self, since: dt.date | None = None, until: dt.date | None = None) -> ibis.Table:
@@ -153,7 +153,7 @@ class Analyst:
 
     def members_at(self, segment_id: int, instant: dt.datetime) -> ibis.Table:
         m = self.table("memberships")
-        t = _ts(instant)
+        t = timestamp_literal(instant)
         return m.filter(
             m.segment_id == segment_id,
             m.joined_at <= t,
@@ -285,8 +285,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# -- drill-downs: the customers behind one number --------------------------------------------
+#: The customer columns a drill-down lists.
+DRILL_COLUMNS = ("customer_id", "external_id", "name", "email", "country")
+
+
+def customers_page(an: Analyst, ids: ibis.Table, limit: int, offset: int) -> tuple[list[dict], int]:
+    """One page of the customers whose ``customer_id`` is in ``ids`` (by customer id, the
+    :data:`DRILL_COLUMNS`), and how many there are in all.
+
+    The analyses' drill-downs (``rfm_cell_customers``, ``combination_customers``…) give
+    ``ids`` from the same expressions as the number they drill into, so the total is
+    that number.
+    """
+    ids = ids.select("customer_id")
+    total = int(ids.count().to_pyarrow().as_py())
+    rows = (
+        an.customers()
+        .semi_join(ids, "customer_id")
+        .select(*DRILL_COLUMNS)
+        .order_by("customer_id")
+        .limit(limit, offset=offset)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return rows, total
+
+
 # -- small helpers the analyses share --------------------------------------------------------
-def _ts(value: dt.datetime) -> ibis.Scalar:
+def timestamp_literal(value: dt.datetime) -> ibis.Scalar:
     return ibis.literal(value, type="timestamp")
 
 
@@ -315,6 +342,24 @@ def period_starts(first: dt.date, last: dt.date, period: str) -> list[dt.date]:
         "year": start.replace(month=1, day=1),
     }[period]
     return [d.date() for d in pd.date_range(anchor, pd.Timestamp(last), freq=freq)]
+
+
+def check_range(name: str, value: int, low: int, high: int) -> None:
+    """Refuse ``value`` unless it is a whole number from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+
+
+def check_event_type(an: Analyst, event: str) -> None:
+    """Raise ``InputError`` if no event of this workspace has type ``event``."""
+    e = an.table("events")
+    known = execute(e.filter(e.event_type == event).limit(1).select("event_type"))
+    if known.empty:
+        types = execute(e.select("event_type").distinct().order_by("event_type").limit(30))
+        listed = ", ".join(types.event_type) or "none yet"
+        raise InputError(
+            f"no events of type {event!r} in this workspace; event types are: {listed}"
+        )
 
 
 def execute(expr: ibis.Table) -> pd.DataFrame:

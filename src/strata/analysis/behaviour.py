@@ -37,10 +37,11 @@ from strata.analysis.base import (
     SegmentRef,
     Tables,
     analysis,
+    check_event_type,
+    check_range,
     check_span,
     execute,
 )
-from strata.errors import InputError
 
 #: Day names by ``day_of_week`` (0 = Monday, as Python's ``weekday()``).
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -140,7 +141,7 @@ def purchase_frequency(
     >>> purchase_frequency(an, "Champions", max_orders=5)  # doctest: +SKIP
     """
     check_span(since, until)
-    _check_range("max_orders", max_orders, 1, 100)
+    check_range("max_orders", max_orders, 1, 100)
     e = an.events(since, until)
     e = e.filter(e.event_type == an.order_event)
     counts = e.group_by("customer_id").aggregate(n=e.count())
@@ -358,7 +359,7 @@ def heatmap(
         )
     )
     if frame.empty and event and wanted != "*":
-        _check_event_type(an, wanted)
+        check_event_type(an, wanted)
     got = frame.set_index(["day_of_week", "hour"])
     grid = pd.MultiIndex.from_product([range(7), range(24)], names=["day_of_week", "hour"])
     out = got.reindex(grid).fillna(0).astype("int64").reset_index()
@@ -404,7 +405,7 @@ def top_products(
     >>> top_products(an, "Champions", limit=10)  # doctest: +SKIP
     """
     check_span(since, until)
-    _check_range("limit", limit, 1, 500)
+    check_range("limit", limit, 1, 500)
     orders = an.events(since, until)
     orders = orders.filter(orders.event_type == an.order_event).select("event_id", "customer_id")
     items = an.table("order_items")
@@ -512,23 +513,6 @@ def _ratio(top: pd.Series, bottom: pd.Series | float) -> pd.Series:
     else:
         b = pd.Series(float(bottom), index=top.index, dtype="float64")
     return (t / b.where(b != 0)).fillna(0.0)
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
-
-
-def _check_event_type(an: Analyst, event: str) -> None:
-    """Raise ``InputError`` if no event of this workspace has type ``event``."""
-    e = an.table("events")
-    known = execute(e.filter(e.event_type == event).limit(1).select("event_type"))
-    if known.empty:
-        types = execute(e.select("event_type").distinct().order_by("event_type").limit(30))
-        listed = ", ".join(types.event_type) or "none yet"
-        raise InputError(
-            f"no events of type {event!r} in this workspace; event types are: {listed}"
-        )
 
 
 # -- the registered analyses -------------------------------------------------------------------

@@ -107,17 +107,8 @@ def _cohort_query(
 ) -> ibis.Table:
     """One query: each cohort's size (``kind`` 0) and each (cohort, period)'s ordering
     customers and net revenue (``kind`` 1)."""
-    money = an.money()
-    if segment is not None and str(segment).strip() != "":
-        money = money.semi_join(an.members(segment), "customer_id")
-    # One row per customer and period first: the cohort is the earliest period with an
-    # order, and counting customers becomes a sum instead of a distinct count.
-    per = money.group_by("customer_id", at=truncate(money.timestamp, period)).aggregate(
-        # PostgreSQL casts no boolean to an integer: spell it out.
-        ordered=money.is_order.ifelse(1, 0).cast("int64").max(),
-        revenue=money.amount.sum(),
-    )
-    first = per.filter(per.ordered == 1).group_by("customer_id").aggregate(cohort=per.at.min())
+    per = _per_period(an, segment, period)
+    first = _first_orders(per)
     if since is not None:
         first = first.filter(first.cohort >= ibis.literal(since, type="date"))
     if until is not None:
@@ -137,6 +128,52 @@ def _cohort_query(
         "cohort", "at", kind=ibis.literal(1, type="int64"), n="n", revenue="revenue"
     )
     return sizes.union(activity)
+
+
+def cohort_customers(
+    an: Analyst,
+    segment: str | int | None = None,
+    *,
+    period: CohortPeriod = "month",
+    cohort: dt.date,
+    period_offset: int | None = None,
+) -> ibis.Table:
+    """``customer_id`` of the customers of one cohort of :func:`cohorts` (``cohort``: the
+    first day of its period), or with ``period_offset`` those of them who ordered that
+    many periods later: one cell of the retention matrix, as many as its ``customers``.
+
+    >>> january = dt.date(2011, 1, 1)
+    >>> cohort_customers(an, cohort=january, period_offset=2)  # doctest: +SKIP
+    """
+    if period not in COHORT_PERIODS:
+        raise InputError(f"period {period!r} is not one of {', '.join(COHORT_PERIODS)}")
+    per = _per_period(an, segment, period)
+    first = _first_orders(per)
+    ids = first.filter(first.cohort == ibis.literal(cohort, type="date"))
+    if period_offset is not None:
+        then = ibis.literal(_shift(cohort, period_offset, period), type="date")
+        ids = ids.semi_join(per.filter(per.ordered == 1, per.at == then), "customer_id")
+    return ids.select("customer_id")
+
+
+def _per_period(an: Analyst, segment: str | int | None, period: str) -> ibis.Table:
+    """One row per customer and ``period`` with orders or refunds: ``customer_id``, ``at``
+    (the period's first day), ``ordered`` (1 if they ordered then, else 0), ``revenue``."""
+    money = an.money()
+    if segment is not None and str(segment).strip() != "":
+        money = money.semi_join(an.members(segment), "customer_id")
+    # One row per customer and period first: the cohort is the earliest period with an
+    # order, and counting customers becomes a sum instead of a distinct count.
+    return money.group_by("customer_id", at=truncate(money.timestamp, period)).aggregate(
+        # PostgreSQL casts no boolean to an integer: spell it out.
+        ordered=money.is_order.ifelse(1, 0).cast("int64").max(),
+        revenue=money.amount.sum(),
+    )
+
+
+def _first_orders(per: ibis.Table) -> ibis.Table:
+    """``customer_id`` and ``cohort``: the first period each customer ordered in."""
+    return per.filter(per.ordered == 1).group_by("customer_id").aggregate(cohort=per.at.min())
 
 
 def _long_form(rows: pd.DataFrame, period: str, an: Analyst) -> pd.DataFrame:

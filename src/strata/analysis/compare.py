@@ -21,10 +21,10 @@ from strata.analysis.base import (
     Analyst,
     PeriodParams,
     Tables,
-    _ts,
     analysis,
     check_span,
     execute,
+    timestamp_literal,
 )
 from strata.analysis.revenue import (
     SegmentList,
@@ -246,9 +246,9 @@ def _money(an: Analyst, since: dt.date | None, until: dt.date | None) -> ibis.Ta
     m = an.money()
     in_period = ibis.literal(True)
     if since is not None:
-        in_period &= m.timestamp >= _ts(dt.datetime.combine(since, dt.time(0)))
+        in_period &= m.timestamp >= timestamp_literal(dt.datetime.combine(since, dt.time(0)))
     if until is not None:
-        in_period &= m.timestamp < _ts(dt.datetime.combine(until, dt.time(0)) + _DAY)
+        in_period &= m.timestamp < timestamp_literal(dt.datetime.combine(until, dt.time(0)) + _DAY)
     order_in_period = in_period & m.is_order
     agg = m.group_by("customer_id").aggregate(
         revenue=in_period.ifelse(m.amount, 0.0).sum().cast("float64"),

@@ -26,11 +26,11 @@ from strata.analysis.base import (
     PeriodParams,
     SegmentRef,
     Tables,
-    _ts,
     analysis,
     check_span,
     execute,
     period_starts,
+    timestamp_literal,
 )
 from strata.errors import InputError
 
@@ -162,7 +162,7 @@ def _changes_by_day(an: Analyst, segment_id: int) -> pd.DataFrame:
     """
     m = an.table("memberships")
     m = m.filter(m.segment_id == segment_id)
-    known = _ts(an.ref.instant)
+    known = timestamp_literal(an.ref.instant)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     joins = m.filter(m.joined_at <= known).select(at=m.joined_at, joined=one, left=zero)
     gone = m.filter(m.left_at.notnull() & (m.left_at <= known))

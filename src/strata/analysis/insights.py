@@ -20,7 +20,15 @@ import ibis
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, Params, SegmentRef, Tables, _ts, analysis, execute
+from strata.analysis.base import (
+    Analyst,
+    Params,
+    SegmentRef,
+    Tables,
+    analysis,
+    execute,
+    timestamp_literal,
+)
 from strata.catalog import Segment
 from strata.errors import InputError
 from strata.segments.rfm import ACTIONS as RFM_ACTIONS
@@ -237,7 +245,10 @@ def _sizes(an: Analyst, seg: Segment) -> dict[str, int | None]:
         "90": an.ref.instant - dt.timedelta(days=90),
     }
     counts = {
-        key: ((m.joined_at <= _ts(t)) & (m.left_at.isnull() | (m.left_at > _ts(t))))
+        key: (
+            (m.joined_at <= timestamp_literal(t))
+            & (m.left_at.isnull() | (m.left_at > timestamp_literal(t)))
+        )
         .ifelse(1, 0)
         .sum()
         for key, t in instants.items()

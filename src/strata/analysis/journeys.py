@@ -41,10 +41,11 @@ from strata.analysis.base import (
     SegmentRef,
     Tables,
     analysis,
+    check_event_type,
+    check_range,
     check_span,
     execute,
 )
-from strata.analysis.behaviour import _check_event_type, _check_range
 from strata.errors import InputError
 
 Mode = Literal["first", "after", "before"]
@@ -99,16 +100,8 @@ def journeys(
 
     >>> journeys(an, "Champions", mode="after", event="refund", steps=2)  # doctest: +SKIP
     """
-    if mode not in MODES:
-        raise InputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    _check_range("steps", steps, 1, MAX_STEPS)
-    _check_range("limit", limit, 1, 500)
-    check_span(since, until)
-    anchor = (event or "").strip()
-    if mode != "first" and not anchor:
-        raise InputError(
-            f"mode {mode!r} needs an event: the event type the journeys start or end at"
-        )
+    check_range("limit", limit, 1, 500)
+    anchor = _anchor(mode, steps, event, since, until)
     numbers = _step_numbers(mode, steps)
     walk = _steps(an, segment, mode, steps, anchor, collapse_repeats, since, until)
     # One query (each costs seconds on Spark, and every one would sort all events
@@ -124,7 +117,7 @@ def journeys(
     )
     grouped = execute(per.group_by(*columns).aggregate(customers=per.count()))
     if grouped.empty and mode != "first":
-        _check_event_type(an, anchor)
+        check_event_type(an, anchor)
     grouped["customers"] = grouped.customers.astype("int64")
     for c in columns:
         grouped[c] = grouped[c].astype("object").where(grouped[c].notna(), None)
@@ -133,6 +126,51 @@ def journeys(
         "nodes": _nodes(grouped, columns, numbers),
         "paths": _paths(grouped, columns, mode, limit),
     }
+
+
+def journey_customers(
+    an: Analyst,
+    segment: str | int | None = None,
+    *,
+    step: int,
+    source_event: str,
+    target_event: str | None = None,
+    mode: Mode = "first",
+    steps: int = 4,
+    event: str | None = None,
+    collapse_repeats: bool = True,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> ibis.Table:
+    """``customer_id`` of the members behind one Sankey node of :func:`journeys` with the
+    same parameters (``source_event`` at ``step``) or, with ``target_event``, one link
+    (then ``target_event`` at the next step): as many as its ``customers``.
+
+    >>> journey_customers(an, "Champions", step=1, source_event="order")  # doctest: +SKIP
+    """
+    anchor = _anchor(mode, steps, event, since, until)
+    walk = _steps(an, segment, mode, steps, anchor, collapse_repeats, since, until)
+    at = walk.filter(walk.step == step, walk.event_type == source_event)
+    if target_event is not None:
+        then = walk.filter(walk.step == step + 1, walk.event_type == target_event)
+        at = at.semi_join(then, "customer_id")
+    return at.select("customer_id")
+
+
+def _anchor(
+    mode: str, steps: int, event: str | None, since: dt.date | None, until: dt.date | None
+) -> str:
+    """The anchor event type, once the parameters every journey takes are checked."""
+    if mode not in MODES:
+        raise InputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    check_range("steps", steps, 1, MAX_STEPS)
+    check_span(since, until)
+    anchor = (event or "").strip()
+    if mode != "first" and not anchor:
+        raise InputError(
+            f"mode {mode!r} needs an event: the event type the journeys start or end at"
+        )
+    return anchor
 
 
 def _nodes(grouped: pd.DataFrame, columns: list[str], numbers: list[int]) -> pd.DataFrame:

@@ -18,7 +18,15 @@ import ibis
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, Params, SegmentRef, Tables, _ts, analysis, execute
+from strata.analysis.base import (
+    Analyst,
+    Params,
+    SegmentRef,
+    Tables,
+    analysis,
+    execute,
+    timestamp_literal,
+)
 from strata.catalog import Segment
 from strata.errors import InputError
 
@@ -111,6 +119,31 @@ def intersections(an: Analyst, segments: Sequence[str | int]) -> pd.DataFrame:
     return _typed(frame, ["degree", "customers"])
 
 
+def combination_customers(
+    an: Analyst, segments: Sequence[str | int], excluding: Sequence[str | int] = ()
+) -> ibis.Table:
+    """``customer_id`` of the customers in every one of ``segments`` (1 to 20, by name or
+    id) and in none of ``excluding`` (at most 20) at the reference instant.
+
+    An :func:`overlap` cell is a pair of segments and nothing excluded (as many as its
+    ``both``); an :func:`intersections` bar is its ``members`` excluding the other chosen
+    segments (as many as its ``customers``).
+    """
+    given = [s for s in segments if str(s).strip() != ""]
+    if not 1 <= len(given) <= MAX_SEGMENTS or len(excluding) > MAX_SEGMENTS:
+        raise InputError(
+            f"name 1 to {MAX_SEGMENTS} segments the customers are in, "
+            f"and at most {MAX_SEGMENTS} to exclude"
+        )
+    m = _current(an, None)
+    ids = an.customers().select("customer_id")
+    for ref in dict.fromkeys(given):
+        ids = ids.semi_join(m.filter(m.segment_id == an.segment(ref).id), "customer_id")
+    for ref in dict.fromkeys(excluding):
+        ids = ids.anti_join(m.filter(m.segment_id == an.segment(ref).id), "customer_id")
+    return ids
+
+
 def sizes(matrix: pd.DataFrame) -> pd.DataFrame:
     """Each segment's size (``segment``, ``customers``), from the diagonal of :func:`overlap`."""
     diagonal = matrix[matrix.segment_a == matrix.segment_b]
@@ -190,7 +223,7 @@ def _current(an: Analyst, segment_ids: list[int] | None) -> ibis.Table:
     """``segment_id``, ``customer_id`` of memberships current at the reference instant
     (of ``segment_ids``, or of every segment), one row per member."""
     m = an.table("memberships")
-    t = _ts(an.ref.instant)
+    t = timestamp_literal(an.ref.instant)
     m = m.filter(m.joined_at <= t, m.left_at.isnull() | (m.left_at > t))
     if segment_ids is not None:
         m = m.filter(m.segment_id.isin(segment_ids))

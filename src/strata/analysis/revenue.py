@@ -25,10 +25,10 @@ from strata.analysis.base import (
     PeriodParams,
     SegmentRef,
     Tables,
-    _ts,
     analysis,
     check_span,
     execute,
+    timestamp_literal,
 )
 from strata.catalog import Segment
 from strata.errors import InputError
@@ -73,7 +73,7 @@ def memberships(an: Analyst, segments: Sequence[Segment]) -> ibis.Table:
     if not segments:
         return base
     m = an.table("memberships")
-    t = _ts(an.ref.instant)
+    t = timestamp_literal(an.ref.instant)
     current = (
         m.filter(
             m.segment_id.isin([s.id for s in segments]),

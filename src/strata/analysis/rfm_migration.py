@@ -17,8 +17,8 @@ import ibis
 import pandas as pd
 from pydantic import Field
 
-from strata.analysis.base import Analyst, Params, Tables, _ts, analysis, execute
-from strata.errors import InputError
+from strata.analysis.base import Analyst, Params, Tables, analysis, execute, timestamp_literal
+from strata.errors import InputError, NotFound
 from strata.segments.reference import ReferenceTime
 
 #: Stands for customers in no RFM segment on a date.
@@ -64,10 +64,43 @@ def migration_summary(moves: pd.DataFrame, segments: list[str]) -> pd.DataFrame:
     return out[SUMMARY_COLUMNS]
 
 
-def _migration(
+def migration_customers(
+    an: Analyst,
+    from_date: dt.date,
+    to_date: dt.date | None = None,
+    *,
+    from_segment: str,
+    to_segment: str,
+) -> ibis.Table:
+    """``customer_id`` of the customers who were in RFM segment ``from_segment`` at the
+    end of ``from_date`` and in ``to_segment`` at the end of ``to_date`` (either may be
+    ``(none)``, not both): one row of :func:`rfm_migration`, as many as its ``customers``.
+
+    >>> june = dt.date(2011, 6, 30)
+    >>> migration_customers(an, june, from_segment="Champions", to_segment="Lost")  # doctest: +SKIP
+    """
+    if from_segment == NONE and to_segment == NONE:
+        raise InputError(f"customers in {NONE} on both dates are not part of the migration")
+    start, end = _instants(an, from_date, to_date)
+    family = _family(an)
+    ids = {name: i for i, name in family.items()}
+    for name in (from_segment, to_segment):
+        if name != NONE and name not in ids:
+            raise NotFound(f"no RFM segment {name!r}; they are: {', '.join(ids)}")
+    out = an.customers().select("customer_id")
+    for instant, name in ((start, from_segment), (end, to_segment)):
+        held = _held(an, family, instant)
+        if name == NONE:
+            out = out.anti_join(held, "customer_id")
+        else:
+            out = out.semi_join(held.filter(held.segment_id == ids[name]), "customer_id")
+    return out
+
+
+def _instants(
     an: Analyst, from_date: dt.date, to_date: dt.date | None
-) -> tuple[pd.DataFrame, list[str]]:
-    """The moves, and the RFM segment names in grid order."""
+) -> tuple[dt.datetime, dt.datetime]:
+    """The ends of the two days (never after the reference instant), once checked."""
     to_date = to_date or an.ref.day
     if from_date > to_date:
         raise InputError(
@@ -79,27 +112,45 @@ def _migration(
             f"to_date {to_date} is after the as-of day {an.ref.day}: nothing later is known; "
             "give an earlier to_date or a later as-of"
         )
+    start = min(ReferenceTime.of(from_date).instant, an.ref.instant)
+    end = min(ReferenceTime.of(to_date).instant, an.ref.instant)
+    return start, end
+
+
+def _family(an: Analyst) -> dict[int, str]:
+    """The workspace's RFM segments, name by id; refuses a workspace without any."""
     family = {s.id: s.name for s in an.segs.list() if s.family == "rfm"}
     if not family:
         raise InputError(
             f"workspace {an.ws.name!r} has no RFM segments: run `strata rfm` (with --as-of "
             "for past dates) first"
         )
+    return family
+
+
+def _held(an: Analyst, family: dict[int, str], instant: dt.datetime) -> ibis.Table:
+    """``customer_id`` and ``segment_id`` of the RFM memberships held at ``instant``."""
+    m = an.table("memberships")
+    t = timestamp_literal(instant)
+    held = m.filter(
+        m.segment_id.isin(sorted(family)), m.joined_at <= t, m.left_at.isnull() | (m.left_at > t)
+    )
+    return held.select("customer_id", "segment_id")
+
+
+def _migration(
+    an: Analyst, from_date: dt.date, to_date: dt.date | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The moves, and the RFM segment names in grid order."""
+    start, end = _instants(an, from_date, to_date)
+    family = _family(an)
     grid = list(an.segs.rfm_config().map)
     names = [n for n in grid if n in family.values()]
     names += sorted(n for n in family.values() if n not in grid)
-    start = min(ReferenceTime.of(from_date).instant, an.ref.instant)
-    end = min(ReferenceTime.of(to_date).instant, an.ref.instant)
-
-    m = an.table("memberships")
-    m = m.filter(m.segment_id.isin(sorted(family)))
-
-    def members_at(instant: dt.datetime, column: str) -> ibis.Table:
-        t = _ts(instant)
-        held = m.filter(m.joined_at <= t, m.left_at.isnull() | (m.left_at > t))
-        return held.select("customer_id", **{column: held.segment_id})
-
-    before, after = members_at(start, "from_id"), members_at(end, "to_id")
+    held = _held(an, family, start)
+    before = held.select("customer_id", from_id=held.segment_id)
+    held = _held(an, family, end)
+    after = held.select("customer_id", to_id=held.segment_id)
     pairs = before.outer_join(after, before.customer_id == after.customer_id)
     pairs = pairs.select(
         from_id=pairs.from_id.fill_null(0).cast("int64"),

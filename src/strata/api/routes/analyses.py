@@ -25,18 +25,20 @@ from strata.analysis import (
     records,
     run_analysis,
 )
-from strata.analysis.base import SegmentRef, truncate
-from strata.analysis.cohorts import CohortPeriod, _shift
+from strata.analysis.base import SegmentRef, customers_page
+from strata.analysis.cohorts import CohortPeriod
+from strata.analysis.cohorts import cohort_customers as cohort_ids
 from strata.analysis.journeys import MAX_STEPS, Mode
-from strata.analysis.journeys import _steps as journey_steps
-from strata.analysis.rfm_migration import NONE, RfmMigrationParams
+from strata.analysis.journeys import journey_customers as journey_ids
+from strata.analysis.overlap import MAX_SEGMENTS, combination_customers
+from strata.analysis.rfm_grid import Axis, rfm_cell_customers
+from strata.analysis.rfm_grid import rfm_grid as grid_cells
+from strata.analysis.rfm_migration import NONE, RfmMigrationParams, migration_customers
 from strata.api.deps import Access, ServiceDep, require
 from strata.api.schemas import ERRORS, PageOf, Schema
 from strata.context import Strata
-from strata.errors import Forbidden, InputError, NotFound
-from strata.segments.engine import rfm_scores
+from strata.errors import Forbidden, InputError
 from strata.segments.reference import ReferenceTime
-from strata.segments.rfm import fm_score
 
 router = APIRouter(
     prefix="/workspaces/{workspace_id}/analyses", tags=["analyses"], responses=ERRORS
@@ -176,9 +178,9 @@ for _spec in analyses().values():
 
 # -- the RFM grid and drill-downs: the customers behind one cell of a chart ------------------
 # The web app's charts draw the analyses above; clicking a cell lists its customers. Each
-# drill-down selects customers with the same expressions as the aggregate it drills into
-# (the same membership instants, scores, cohorts and journey steps), so a cell's count and
-# its list's total always agree.
+# drill-down is the library function next to the aggregate it drills into (the same
+# membership instants, scores, cohorts and journey steps), so a cell's count and its
+# list's total always agree.
 
 
 class _Paged(BaseModel):
@@ -194,20 +196,9 @@ class DrillRow(Schema):
     country: str | None
 
 
-def _customers_page(access: Access, an: Analyst, ids: ibis.Table, page: _Paged) -> dict[str, Any]:
-    """One page of the customers whose ``customer_id`` is in ``ids`` (by customer id), with
-    the total; personal data masked for viewers."""
-    ids = ids.select("customer_id")
-    total = int(ids.count().to_pyarrow().as_py())
-    customers = an.customers()
-    rows = (
-        customers.semi_join(ids, "customer_id")
-        .select("customer_id", "external_id", "name", "email", "country")
-        .order_by("customer_id")
-        .limit(page.limit, offset=page.offset)
-        .to_pyarrow()
-        .to_pylist()
-    )
+def _page(access: Access, an: Analyst, ids: ibis.Table, page: _Paged) -> dict[str, Any]:
+    """One page of ``ids``' customers, personal data masked for viewers."""
+    rows, total = customers_page(an, ids, page.limit, page.offset)
     return {
         "items": access.masker.rows(rows),
         "total": total,
@@ -222,7 +213,7 @@ def _analyst(app: Strata, access: Access, as_of: str | None) -> Analyst:
 
 # RFM grid -----------------------------------------------------------------------------------
 class RfmGridQuery(Params):
-    axis: Literal["frequency", "fm"] = Field(
+    axis: Axis = Field(
         "frequency",
         description="The grid's second score: frequency, or fm (the mean of frequency and "
         "monetary, rounded half up: the grid the RFM segments are cut from).",
@@ -249,24 +240,6 @@ class RfmGridAnswer(Schema):
     cells: list[RfmCell] = Field(description="The cells that have customers.")
 
 
-def _rfm_scored(an: Analyst, axis: str) -> ibis.Table:
-    """Per customer with orders: ``recency``, ``score`` (the grid's second axis), orders
-    and revenue, scored at the analyst's reference instant."""
-    scored = rfm_scores(an.segs, an.ref)
-    second = (
-        scored.rfm_frequency
-        if axis == "frequency"
-        else fm_score(scored.rfm_frequency, scored.rfm_monetary)
-    )
-    return scored.select(
-        "customer_id",
-        "total_orders",
-        "total_revenue",
-        recency=scored.rfm_recency.cast("int64"),
-        score=second.cast("int64"),
-    )
-
-
 @router.get("/rfm-grid", response_model=RfmGridAnswer)
 def rfm_grid(
     access: Reader, svc: ServiceDep, query: Annotated[RfmGridQuery, Query()]
@@ -276,37 +249,14 @@ def rfm_grid(
     """
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        config = an.segs.rfm_config()
-        scored = _rfm_scored(an, query.axis)
-        cells = (
-            scored.group_by("recency", "score")
-            .aggregate(
-                customers=scored.count().cast("int64"),
-                revenue=scored.total_revenue.sum().cast("float64"),
-                orders=scored.total_orders.sum().cast("float64"),
-            )
-            .order_by("recency", "score")
-            .to_pyarrow()
-            .to_pylist()
-        )
-    owner = config.cells() if query.axis == "fm" else {}
+        cells = grid_cells(an, query.axis)
+        bins = an.segs.rfm_config().bins
     return {
         "as_of": str(an.ref),
         "axis": query.axis,
-        "bins": config.bins,
-        "customers": sum(c["customers"] for c in cells),
-        "cells": [
-            {
-                "recency": c["recency"],
-                "score": c["score"],
-                "customers": c["customers"],
-                "revenue": round(c["revenue"] or 0.0, 2),
-                "average_revenue": round((c["revenue"] or 0.0) / c["customers"], 2),
-                "average_orders": round((c["orders"] or 0.0) / c["customers"], 2),
-                "segment": owner.get((c["recency"], c["score"])),
-            }
-            for c in cells
-        ],
+        "bins": bins,
+        "customers": int(cells.customers.sum()),
+        "cells": records(cells),
     }
 
 
@@ -322,15 +272,15 @@ def rfm_grid_customers(
     """The customers of one cell of the RFM grid, a page at a time."""
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        scored = _rfm_scored(an, query.axis)
-        cell = scored.filter(scored.recency == query.recency, scored.score == query.score)
-        return _customers_page(access, an, cell, query)
+        ids = rfm_cell_customers(an, query.recency, query.score, query.axis)
+        return _page(access, an, ids, query)
 
 
 # Overlap ------------------------------------------------------------------------------------
 class OverlapCellQuery(Params, _Paged):
     segments: list[str] = Field(
-        description="Segments the customers are in, all of them (by name or id): 1 to 20."
+        description=f"Segments the customers are in, all of them (by name or id): "
+        f"1 to {MAX_SEGMENTS}."
     )
     excluding: list[str] = Field(
         default_factory=list,
@@ -344,16 +294,10 @@ def overlap_customers(
 ) -> dict[str, Any]:
     """The customers behind an overlap cell (in every one of ``segments``) or an UpSet bar
     (in exactly ``segments``, and in none of ``excluding``), at ``as_of``."""
-    if not 1 <= len(query.segments) <= 20 or len(query.excluding) > 20:
-        raise InputError("name 1 to 20 segments the customers are in, and at most 20 to exclude")
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        ids = an.customers().select("customer_id")
-        for ref in dict.fromkeys(query.segments):
-            ids = ids.semi_join(an.members_at(an.segment(ref).id, an.ref.instant), "customer_id")
-        for ref in dict.fromkeys(query.excluding):
-            ids = ids.anti_join(an.members_at(an.segment(ref).id, an.ref.instant), "customer_id")
-        return _customers_page(access, an, ids, query)
+        ids = combination_customers(an, query.segments, query.excluding)
+        return _page(access, an, ids, query)
 
 
 # RFM migration ------------------------------------------------------------------------------
@@ -372,32 +316,16 @@ def rfm_migration_customers(
 ) -> dict[str, Any]:
     """The customers who moved from one RFM segment to another between the two dates (the
     same as ``rfm-migration``: membership at the end of each day, ``(none)`` for none)."""
-    if query.from_segment == NONE and query.to_segment == NONE:
-        raise InputError(f"customers in {NONE} on both dates are not part of the migration")
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        to_date = query.to_date or an.ref.day
-        if query.from_date > to_date or to_date > an.ref.day:
-            raise InputError(
-                f"give from_date ≤ to_date ≤ the as-of day {an.ref.day} "
-                f"(from_date {query.from_date}, to_date {to_date})"
-            )
-        family = {s.name: s.id for s in an.segs.list() if s.family == "rfm"}
-        for name in (query.from_segment, query.to_segment):
-            if name != NONE and name not in family:
-                raise NotFound(f"no RFM segment {name!r}; they are: {', '.join(family)}")
-        m = an.table("memberships")
-        m = m.filter(m.segment_id.isin(sorted(family.values())))
-        ids = an.customers().select("customer_id")
-        for day, name in ((query.from_date, query.from_segment), (to_date, query.to_segment)):
-            # The end of that day, as rfm-migration reads it.
-            t = ibis.literal(min(ReferenceTime.of(day).instant, an.ref.instant), type="timestamp")
-            held = m.filter(m.joined_at <= t, m.left_at.isnull() | (m.left_at > t))
-            if name == NONE:
-                ids = ids.anti_join(held, "customer_id")
-            else:
-                ids = ids.semi_join(held.filter(held.segment_id == family[name]), "customer_id")
-        return _customers_page(access, an, ids, query)
+        ids = migration_customers(
+            an,
+            query.from_date,
+            query.to_date,
+            from_segment=query.from_segment,
+            to_segment=query.to_segment,
+        )
+        return _page(access, an, ids, query)
 
 
 # Cohorts ------------------------------------------------------------------------------------
@@ -422,18 +350,14 @@ def cohort_customers(
     ``period_offset`` periods later: one cell of the ``cohorts`` retention matrix."""
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        orders = an.money()
-        orders = orders.filter(orders.is_order)
-        if query.segment is not None and query.segment.strip() != "":
-            orders = orders.semi_join(an.members(query.segment), "customer_id")
-        orders = orders.select("customer_id", at=truncate(orders.timestamp, query.period))
-        first = orders.group_by("customer_id").aggregate(cohort=orders.at.min())
-        ids = first.filter(first.cohort == ibis.literal(query.cohort, type="date"))
-        if query.period_offset is not None:
-            then = _shift(query.cohort, query.period_offset, query.period)
-            active = orders.filter(orders.at == ibis.literal(then, type="date"))
-            ids = ids.semi_join(active, "customer_id")
-        return _customers_page(access, an, ids, query)
+        ids = cohort_ids(
+            an,
+            query.segment,
+            period=query.period,
+            cohort=query.cohort,
+            period_offset=query.period_offset,
+        )
+        return _page(access, an, ids, query)
 
 
 # Journeys -----------------------------------------------------------------------------------
@@ -458,25 +382,19 @@ def journey_customers(
 ) -> dict[str, Any]:
     """The customers behind a Sankey node (``source_event`` at ``step``) or link (then
     ``target_event`` at the next step) of ``journeys`` with the same parameters."""
-    anchor = (query.event or "").strip()
-    if query.mode != "first" and not anchor:
-        raise InputError(
-            f"mode {query.mode!r} needs an event: the event type the journeys start or end at"
-        )
     with svc.reading() as app:
         an = _analyst(app, access, query.as_of)
-        walk = journey_steps(
+        ids = journey_ids(
             an,
             query.segment,
-            query.mode,
-            query.steps,
-            anchor,
-            query.collapse_repeats,
-            query.since,
-            query.until,
+            step=query.step,
+            source_event=query.source_event,
+            target_event=query.target_event,
+            mode=query.mode,
+            steps=query.steps,
+            event=query.event,
+            collapse_repeats=query.collapse_repeats,
+            since=query.since,
+            until=query.until,
         )
-        at = walk.filter(walk.step == query.step, walk.event_type == query.source_event)
-        if query.target_event is not None:
-            nxt = walk.filter(walk.step == query.step + 1, walk.event_type == query.target_event)
-            at = at.semi_join(nxt, "customer_id")
-        return _customers_page(access, an, at, query)
+        return _page(access, an, ids, query)

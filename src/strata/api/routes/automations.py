@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import Field
 
-from strata.actions.automations import Automations
+from strata.actions.automations import Automations, external_ids
 from strata.api.deps import Access, PageDep, ServiceDep, require
 from strata.api.routes.segments import segment_of
 from strata.api.schemas import ERRORS, PageOf, ReviewStatus, Schema
@@ -80,7 +80,11 @@ class FiringPublic(Schema):
     id: int
     automation_id: int
     segment_id: int
-    customer_id: int
+    customer_id: int = Field(description="The customer's id in the warehouse.")
+    external_id: str | None = Field(
+        description="The customer's own id (as imported), for their profile; null once "
+        "the customer has been erased."
+    )
     change: str = Field(description="enter, exit, schedule or launch")
     at: dt.datetime = Field(description="The evaluation instant of the change.")
     due_at: dt.datetime
@@ -243,7 +247,7 @@ def list_firings(
     total, rows = autos.firings(
         automation_id=automation_id, status=status, limit=page.limit, offset=page.offset
     )
-    return page.answer(rows, total)
+    return page.answer(_firings(svc, access, rows), total)
 
 
 @router.get("/firings", response_model=PageOf[FiringPublic])
@@ -258,4 +262,15 @@ def list_all_firings(
     total, rows = Automations(svc.app, access.workspace).firings(
         status=status, limit=page.limit, offset=page.offset
     )
-    return page.answer(rows, total)
+    return page.answer(_firings(svc, access, rows), total)
+
+
+def _firings(svc, access: Access, rows: list[TriggerFiring]) -> list[dict[str, Any]]:
+    """A page of firings, each naming its customer by external id too (one lookup)."""
+    with svc.reading() as app:
+        external = external_ids(app, access.workspace.id, [f.customer_id for f in rows])
+    stored = [k for k in FiringPublic.model_fields if k != "external_id"]
+    return [
+        {**{k: getattr(f, k) for k in stored}, "external_id": external.get(f.customer_id)}
+        for f in rows
+    ]
