@@ -74,6 +74,7 @@ RETURN_CUSTOMERS = {
     ("GET", "/jobs"),
     ("GET", "/jobs/{job_id}"),
     ("GET", "/imports/{import_id}/errors"),
+    ("GET", "/imports/{import_id}/errors.csv"),
     ("GET", "/imports/{import_id}"),
     ("POST", "/segments/preview"),
 }
