@@ -259,7 +259,7 @@ def fit_scaling(frame: pd.DataFrame, features: Sequence[Feature]) -> dict[str, A
 def scale_frame(frame: pd.DataFrame, scaling: dict[str, Any]) -> np.ndarray:
     """The features of ``frame`` as a standardised matrix, as ``scaling`` says."""
     columns = []
-    for spec, fill, mean, scale in _specs(scaling):
+    for spec, fill, mean, scale in feature_specs(scaling):
         x = frame[spec.name].astype("float64").fillna(fill).to_numpy()
         if spec.log:
             x = np.log1p(np.clip(x, 0.0, None))
@@ -269,7 +269,7 @@ def scale_frame(frame: pd.DataFrame, scaling: dict[str, Any]) -> np.ndarray:
 
 def scaled_columns(compiler: Compiler, scaling: dict[str, Any]) -> list[ValueFn]:
     """The standardised features as Ibis columns, in the order of ``scaling``."""
-    specs = list(_specs(scaling))
+    specs = list(feature_specs(scaling))
     raw = feature_columns(compiler, [s for s, *_ in specs])
     out: list[ValueFn] = []
     for spec, fill, mean, scale in specs:
@@ -287,7 +287,8 @@ def _scaled(fn: ValueFn, log: bool, fill: float, mean: float, scale: float) -> V
     return column
 
 
-def _specs(scaling: dict[str, Any]):
+def feature_specs(scaling: dict[str, Any]):
+    """Each feature of ``scaling`` with its fill value, mean and scale."""
     for data, fill, mean, scale in zip(
         scaling["features"], scaling["fill"], scaling["mean"], scaling["scale"], strict=True
     ):

@@ -175,7 +175,10 @@ class LookalikeModel(BaseEstimator):
         to_seed = np.abs(X - self.seed_center_)
         to_base = np.abs(X - self.base_center_)
         closeness = 1.0 / (1.0 + to_seed / gap)
-        usable = (to_seed < to_base) & (to_seed <= gap) & (self.weights_ >= MIN_WEIGHT)
+        # Strictly closer: halfway (a tie up to rounding, e.g. 1 between 0 and 3 on a
+        # log scale) says nothing about being alike.
+        closer = to_seed < to_base - 1e-9
+        usable = closer & (to_seed <= gap) & (self.weights_ >= MIN_WEIGHT)
         strength = np.where(usable, self.weights_ * closeness, 0.0)
         order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
         return [
@@ -347,7 +350,7 @@ def find_lookalikes(
     others = frame.loc[~is_seed].reset_index(drop=True)
     Xo = X[~is_seed]
     scores = model.score_samples(Xo)
-    profile = _profiles(frame, feats, scaling, is_seed)
+    profile = _profiles(model, scaling)
     alike = [
         [_describe(feats[j], float(raw[j]), profile[j], strength) for j, strength in pairs]
         for raw, pairs in zip(_raw(others, feats, scaling), model.alike(Xo), strict=True)
@@ -467,19 +470,19 @@ def _raw(frame: pd.DataFrame, feats: Sequence[F.Feature], scaling: dict[str, Any
     return np.column_stack(columns)
 
 
-def _profiles(
-    frame: pd.DataFrame,
-    feats: Sequence[F.Feature],
-    scaling: dict[str, Any],
-    is_seed: np.ndarray,
-) -> list[dict[str, float]]:
-    """Per feature, the typical (median) value of the seed and of the others."""
-    raw = _raw(frame, feats, scaling)
-    seed, base = np.median(raw[is_seed], axis=0), np.median(raw[~is_seed], axis=0)
-    return [
-        {"seed_typical": float(s), "base_typical": float(b)}
-        for s, b in zip(seed, base, strict=True)
-    ]
+def _profiles(model: LookalikeModel, scaling: dict[str, Any]) -> list[dict[str, float]]:
+    """Per feature, the seed's and the others' typical (median) value in the feature's own
+    units: the model's own centres turned back from its scale, so "closer to the seed's
+    typical value" in an explanation is exactly what the model found."""
+    out = []
+    for (spec, _fill, mean, scale), s, b in zip(
+        F.feature_specs(scaling), model.seed_center_, model.base_center_, strict=True
+    ):
+        seed, base = s * scale + mean, b * scale + mean
+        if spec.log:
+            seed, base = np.expm1(seed), np.expm1(base)
+        out.append({"seed_typical": float(seed), "base_typical": float(base)})
+    return out
 
 
 def _describe(
