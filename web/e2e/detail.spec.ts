@@ -96,7 +96,10 @@ test('the segment page shows the numbers the analyses give, and what to do', asy
 
   await page.getByRole('tab', { name: 'Overview' }).click()
   await page.getByRole('button', { name: 'Act on it' }).first().click()
-  await expect(page).toHaveURL(new RegExp(`/w/${ws}/actions`))
+  await expect(page).toHaveURL(new RegExp(`/w/${ws}/actions/campaigns\\?segment=${segment.id}$`))
+  // The new campaign starts with the segment acted on.
+  const chosen = page.locator('.ant-form-item', { has: page.getByLabel('Segment', { exact: true }) })
+  await expect(chosen).toContainText(segment.name)
 })
 
 test('members can be searched, sorted, downloaded and explained', async ({ page }) => {

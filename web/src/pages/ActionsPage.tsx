@@ -7,7 +7,7 @@ import { AutomationPage } from './actions/AutomationPage'
 import { ExportsTab } from './actions/ExportsTab'
 import { CampaignsTab } from './actions/CampaignsTab'
 import { CampaignPage } from './actions/CampaignPage'
-import { useWorkspaceId } from './actions/hooks'
+import { useWorkspaceId } from '../ui/workspace'
 
 const TABS = [
   { key: 'webhooks', label: 'Webhooks' },
@@ -21,17 +21,19 @@ const TABS = [
 export default function ActionsPage() {
   const workspaceId = useWorkspaceId()
   const navigate = useNavigate()
-  const tab = useLocation().pathname.split('/')[4] ?? 'webhooks'
+  const { pathname, search } = useLocation()
+  const tab = pathname.split('/')[4] ?? 'webhooks'
   return (
     <>
       <Typography.Title level={3}>Actions</Typography.Title>
       <Tabs
         activeKey={tab}
         items={TABS}
-        onChange={(key) => navigate(`/w/${workspaceId}/actions/${key}`)}
+        // The query (`?segment=`) goes along: the segment chosen to act on stays chosen.
+        onChange={(key) => navigate(`/w/${workspaceId}/actions/${key}${search}`)}
       />
       <Routes>
-        <Route index element={<Navigate to="webhooks" replace />} />
+        <Route index element={<Navigate to={{ pathname: 'webhooks', search }} replace />} />
         <Route path="webhooks" element={<WebhooksTab />} />
         <Route path="webhooks/:webhookId" element={<WebhookPage />} />
         <Route path="automations" element={<AutomationsTab />} />

@@ -7,13 +7,13 @@ import { Attributes } from './customer/Attributes'
 import { Predictions } from './customer/Predictions'
 import { SegmentHistory } from './customer/SegmentHistory'
 import { Timeline } from './customer/Timeline'
-import { num, str } from './segment/analysis'
-import { count, day, money } from './segment/format'
+import { num, text, useWorkspaceId } from '../ui/workspace'
+import { count, day, money } from '../ui/format'
 
 /** One customer: order totals, attributes (personal data masked for viewers), segments
  * with when they joined and left, predictions with why, and the timeline of events. */
 export default function CustomerPage() {
-  const workspaceId = Number(useParams().workspaceId)
+  const workspaceId = useWorkspaceId()
   const externalId = useParams().externalId ?? ''
   const profile = useQuery({
     queryKey: ['customer', workspaceId, externalId],
@@ -33,13 +33,13 @@ export default function CustomerPage() {
       {(p) => {
         const customer = (p.customer ?? {}) as Record<string, unknown>
         const predictions = (p.predictions ?? []) as Record<string, unknown>[]
-        const name = str(customer, 'name')
+        const name = text(customer, 'name')
         const totals = [
           { title: 'Orders', value: count(num(p, 'orders') ?? 0) },
           { title: 'Net revenue', value: money(num(p, 'net_revenue') ?? 0) },
           { title: 'Events', value: count(num(p, 'events') ?? 0) },
-          { title: 'First order', value: p.first_order ? day(str(p, 'first_order')) : '–' },
-          { title: 'Last order', value: p.last_order ? day(str(p, 'last_order')) : '–' },
+          { title: 'First order', value: p.first_order ? day(text(p, 'first_order')) : '–' },
+          { title: 'Last order', value: p.last_order ? day(text(p, 'last_order')) : '–' },
           { title: 'Refunds', value: count(num(p, 'refunds') ?? 0) },
         ]
         return (
@@ -52,7 +52,7 @@ export default function CustomerPage() {
               <Space wrap size={[4, 4]}>
                 <Tag>{externalId}</Tag>
                 {customer.email != null && (
-                  <Typography.Text type="secondary">{str(customer, 'email')}</Typography.Text>
+                  <Typography.Text type="secondary">{text(customer, 'email')}</Typography.Text>
                 )}
               </Space>
             </div>

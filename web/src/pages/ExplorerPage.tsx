@@ -1,8 +1,9 @@
 import { Button, Card, Space, Tabs, Typography } from 'antd'
-import { useNavigate, useParams, useSearchParams } from 'react-router-dom'
+import { useNavigate, useSearchParams } from 'react-router-dom'
 import { Failed, Loading, Nothing } from '../ui/states'
 import { ComparisonPanels } from './explorer/ComparisonPanels'
-import { useCompare, useSegments, type Segment } from './explorer/data'
+import { useSegments, useWorkspaceId, type Segment } from '../ui/workspace'
+import { useCompare } from './explorer/data'
 import { DistributionChart } from './explorer/DistributionChart'
 import { FieldSelect } from './explorer/FieldSelect'
 import { FocusPanel } from './explorer/FocusPanel'
@@ -54,7 +55,7 @@ function useView(segments: Segment[] | undefined) {
 /** Explorer: choose segments, compare them on four panels, a box plot and a summary
  * table, focus one for its metric cards and recommendations, and tune tier thresholds. */
 export default function ExplorerPage() {
-  const workspaceId = Number(useParams().workspaceId)
+  const workspaceId = useWorkspaceId()
   const segments = useSegments(workspaceId)
   const view = useView(segments.data?.items)
 

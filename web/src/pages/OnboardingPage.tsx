@@ -1,6 +1,6 @@
 import { useState } from 'react'
 import { Card, Grid, Progress, Space, Steps, Typography } from 'antd'
-import { useParams, useSearchParams } from 'react-router-dom'
+import { useSearchParams } from 'react-router-dom'
 import { ActionStep } from './onboarding/ActionStep'
 import { ImportStep } from './onboarding/ImportStep'
 import type { Inspected } from './onboarding/inspect'
@@ -9,6 +9,7 @@ import { SegmentationStep } from './onboarding/SegmentationStep'
 import { SegmentsStep } from './onboarding/SegmentsStep'
 import { UploadStep } from './onboarding/UploadStep'
 import { WorkspaceStep } from './onboarding/WorkspaceStep'
+import { useWorkspaceId } from '../ui/workspace'
 
 const STEPS = [
   { key: 'workspace', title: 'Workspace' },
@@ -23,7 +24,7 @@ type Step = (typeof STEPS)[number]['key']
 
 /** Get started: from a file to segments and a first campaign or export, step by step. */
 export default function OnboardingPage() {
-  const workspaceId = Number(useParams().workspaceId)
+  const workspaceId = useWorkspaceId()
   // A new workspace starts a fresh wizard: nothing of the last one's file carries over.
   return <Wizard key={workspaceId} workspaceId={workspaceId} />
 }

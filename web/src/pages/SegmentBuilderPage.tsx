@@ -3,14 +3,12 @@ import { Alert, Button, Card, Col, Flex, Form, Input, Row, Typography } from 'an
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from 'react-router-dom'
 import { api, unwrap } from '../api/client'
-import type { components } from '../api/schema'
 import { Query } from '../ui/states'
 import type { Choices } from './builder/ConditionEditor'
 import { GroupEditor } from './builder/GroupEditor'
 import { Preview } from './builder/Preview'
 import { countConditions, fromApiRule, gaps, starter, toRule, type Group } from './builder/rule'
-
-type Segment = components['schemas']['SegmentPublic']
+import { type Segment, useSegments } from '../ui/workspace'
 
 /** The segment builder: a new rule segment (/segments/new) or an existing one's rule,
  * name and description (/segments/:id/edit), with a live preview of who matches. */
@@ -23,15 +21,7 @@ export default function SegmentBuilderPage() {
     queryKey: ['rule-fields', workspaceId],
     queryFn: () => unwrap(api.GET('/api/v1/workspaces/{workspace_id}/segments/fields', { params: { path } })),
   })
-  const segments = useQuery({
-    queryKey: ['segments', workspaceId],
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-          params: { path, query: { limit: 500 } },
-        }),
-      ),
-  })
+  const segments = useSegments(workspaceId)
   const existing = useQuery({
     queryKey: ['segment', workspaceId, segmentId],
     enabled: segmentId !== null,

@@ -2,16 +2,17 @@ import { useQuery } from '@tanstack/react-query'
 import { Button, Card, Col, Row, Space, Tabs, Tag, Typography } from 'antd'
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom'
 import { api, unwrap } from '../api/client'
-import { segmentColor } from '../ui/colors'
+import { Swatch } from '../ui/Swatch'
 import { Query } from '../ui/states'
 import { Behaviour } from './segment/Behaviour'
 import { Breakdowns } from './segment/Breakdowns'
-import { when } from './segment/format'
+import { when } from '../ui/format'
 import { Insights } from './segment/Insights'
 import { Kpis } from './segment/Kpis'
 import { Members } from './segment/Members'
 import { RevenueSplit } from './segment/RevenueSplit'
 import { SizeChart } from './segment/SizeChart'
+import { useWorkspaceId } from '../ui/workspace'
 
 const TABS = ['overview', 'audience', 'behaviour', 'members'] as const
 
@@ -19,7 +20,7 @@ const TABS = ['overview', 'audience', 'behaviour', 'members'] as const
  * in it (attributes), what they do (events, order gaps) and its members. The tab is in
  * the address (?tab=members), so it can be bookmarked and shared. */
 export default function SegmentPage() {
-  const workspaceId = Number(useParams().workspaceId)
+  const workspaceId = useWorkspaceId()
   const segmentId = Number(useParams().segmentId)
   const [search, setSearch] = useSearchParams()
   const navigate = useNavigate()
@@ -50,16 +51,7 @@ export default function SegmentPage() {
                 style={{ width: '100%', justifyContent: 'space-between', marginTop: 8 }}
               >
                 <Space align="center">
-                  <span
-                    aria-hidden
-                    style={{
-                      display: 'inline-block',
-                      width: 14,
-                      height: 14,
-                      borderRadius: 4,
-                      background: segmentColor(segmentId),
-                    }}
-                  />
+                  <Swatch id={segmentId} size={14} />
                   <Typography.Title level={3} style={{ margin: 0 }}>
                     {s.name}
                   </Typography.Title>

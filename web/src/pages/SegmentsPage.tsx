@@ -1,15 +1,14 @@
 import { useEffect, useRef, useState } from 'react'
 import { Alert, Button, Flex, Input, Select, Table, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { Link, useNavigate, useParams } from 'react-router-dom'
+import { Link, useNavigate } from 'react-router-dom'
 import { Line, LineChart, Tooltip, YAxis } from 'recharts'
 import { api, unwrap } from '../api/client'
-import type { components } from '../api/schema'
 import { segmentColor } from '../ui/colors'
 import { Failed } from '../ui/states'
+import { count, when } from '../ui/format'
+import { type Job, type Segment, useSegments, useWorkspaceId } from '../ui/workspace'
 
-type Segment = components['schemas']['SegmentPublic']
-type Job = components['schemas']['JobPublic']
 
 const KINDS = ['rule', 'static', 'rfm', 'tier', 'cluster', 'prediction']
 const TREND_DAYS = 30
@@ -17,20 +16,12 @@ const TREND_DAYS = 30
 /** Every segment of the workspace: name, kind, size with its 30-day trend, last refreshed
  * and status (waiting for approval, refreshing…), with search and a kind filter. */
 export default function SegmentsPage() {
-  const workspaceId = Number(useParams().workspaceId)
+  const workspaceId = useWorkspaceId()
   const navigate = useNavigate()
   const [search, setSearch] = useState('')
   const [kind, setKind] = useState<string | undefined>()
   const path = { workspace_id: workspaceId }
-  const segments = useQuery({
-    queryKey: ['segments', workspaceId],
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-          params: { path, query: { limit: 500 } },
-        }),
-      ),
-  })
+  const segments = useSegments(workspaceId)
   // One answer with every segment's daily sizes, rather than one history per row.
   const trends = useQuery({
     queryKey: ['segments', workspaceId, 'trends', TREND_DAYS],
@@ -129,7 +120,7 @@ export default function SegmentsPage() {
             dataIndex: 'customers',
             align: 'right',
             sorter: (a, b) => (a.customers ?? 0) - (b.customers ?? 0),
-            render: (n: number | null) => (n == null ? '–' : n.toLocaleString('en-US')),
+            render: (n: number | null) => count(n),
           },
           {
             title: `Last ${TREND_DAYS} days`,
@@ -163,14 +154,6 @@ export default function SegmentsPage() {
   )
 }
 
-/** A UTC time from the API, in the reader's words: "Dec 6, 2026, 6:00 AM". */
-function when(t: string): string {
-  return new Date(t.endsWith('Z') ? t : `${t}Z`).toLocaleString('en-US', {
-    dateStyle: 'medium',
-    timeStyle: 'short',
-  })
-}
-
 function Status({ segment, refreshing }: { segment: Segment; refreshing: boolean }) {
   if (refreshing) return <Tag color="processing">refreshing…</Tag>
   if (segment.review_status === 'draft') return <Tag color="orange">waiting for approval</Tag>
@@ -199,7 +182,7 @@ function Trend({
   const since = new Date(`${first.day}T00:00:00Z`).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' })
   // A segment made today has one point: drawn flat, so the row still shows its level.
   const data = known.length === 1 ? [first, last] : known
-  const label = `${name}: ${first.members.toLocaleString('en-US')} to ${last.members.toLocaleString('en-US')} customers since ${since}`
+  const label = `${name}: ${count(first.members)} to ${count(last.members)} customers since ${since}`
   return (
     <Flex align="center" gap={8}>
       <div role="img" aria-label={label} title={label} className="sparkline">
@@ -209,7 +192,7 @@ function Trend({
             cursor={false}
             isAnimationActive={false}
             wrapperStyle={{ zIndex: 10 }}
-            formatter={(v) => [Number(v).toLocaleString('en-US'), 'customers']}
+            formatter={(v) => [count(Number(v)), 'customers']}
             labelFormatter={(_, items) => String(items?.[0]?.payload?.day ?? '')}
           />
           <Line
@@ -226,7 +209,7 @@ function Trend({
         type={known.length === 1 ? 'secondary' : change > 0 ? 'success' : change < 0 ? 'danger' : 'secondary'}
         style={{ fontSize: 12, minWidth: 44, textAlign: 'right' }}
       >
-        {known.length === 1 ? 'new' : `${change > 0 ? '+' : change < 0 ? '−' : '±'}${Math.abs(change).toLocaleString('en-US')}`}
+        {known.length === 1 ? 'new' : `${change > 0 ? '+' : change < 0 ? '−' : '±'}${count(Math.abs(change))}`}
       </Typography.Text>
     </Flex>
   )

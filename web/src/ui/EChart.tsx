@@ -38,8 +38,11 @@ export function EChart({
 }) {
   const el = useRef<HTMLDivElement>(null)
   const chart = useRef<echarts.ECharts | null>(null)
+  // The chart is made once; a click reaches the latest handler through this ref.
   const click = useRef(onClick)
-  click.current = onClick
+  useEffect(() => {
+    click.current = onClick
+  }, [onClick])
 
   useEffect(() => {
     const instance = echarts.init(el.current!, undefined, { renderer: 'svg' })

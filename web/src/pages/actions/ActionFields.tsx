@@ -1,7 +1,8 @@
 import { AutoComplete, Col, Form, Input, Row, Select } from 'antd'
 import type { FormInstance } from 'antd'
 import { FORMATS } from './action'
-import { useDestinations, useSegments } from './hooks'
+import { useSegments } from '../../ui/workspace'
+import { useDestinations } from './hooks'
 
 const KINDS = [
   { value: 'webhook', label: 'Send a webhook' },

@@ -1,9 +1,10 @@
-import { Button, Popconfirm, Space, Tag } from 'antd'
+import { Button, Space, Tag } from 'antd'
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { Automation } from './automation'
-import { count } from './format'
+import { count } from '../../ui/format'
 import type { Notice } from './shared'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 /** The firings on record by status, as tags. */
 export function FiringCounts({ firings }: { firings: Record<string, number> }) {
@@ -58,17 +59,14 @@ export function AutomationButtons({
       <Button size="small" loading={toggle.isPending} onClick={() => toggle.mutate()}>
         {automation.status === 'active' ? 'Pause' : 'Resume'}
       </Button>
-      <Popconfirm
-        title={`Delete ${automation.name}?`}
-        description="Its firings on record go with it."
-        okText="Delete"
-        okButtonProps={{ danger: true }}
+      <ConfirmButton
+        verb="Delete"
+        question={`Delete ${automation.name}?`}
+        consequence="Its firings on record go with it."
         onConfirm={() => remove.mutate()}
-      >
-        <Button size="small" danger loading={remove.isPending}>
-          Delete
-        </Button>
-      </Popconfirm>
+        size="small"
+        pending={remove.isPending}
+      />
     </Space>
   )
 }

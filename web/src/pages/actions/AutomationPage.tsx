@@ -1,16 +1,17 @@
 import { useState } from 'react'
 import { Descriptions, Segmented, Space, Table, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { Link, useNavigate, useParams } from 'react-router-dom'
+import { useNavigate, useParams } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed, Query } from '../../ui/states'
 import { actionText } from './action'
 import { triggerText } from './automation'
 import { AutomationButtons, FiringCounts } from './AutomationButtons'
-import { when } from './format'
-import { useDestinations, useWorkspaceId } from './hooks'
-import { type Notice, NoticeBar, StatusTag } from './shared'
+import { count, when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
+import { useDestinations } from './hooks'
+import { DetailHeader, type Notice, NoticeBar, SegmentLink, StatusTag } from './shared'
 
 type Firing = components['schemas']['FiringPublic']
 
@@ -38,15 +39,7 @@ export function AutomationPage() {
     <Query query={automation} what="the automation">
       {(a) => (
         <Space orientation="vertical" size="large" style={{ width: '100%' }}>
-          <Space orientation="vertical" size={0}>
-            <Link to={back}>← Automations</Link>
-            <Space wrap align="center" style={{ marginTop: 8 }}>
-              <Typography.Title level={4} style={{ margin: 0 }}>
-                {a.name}
-              </Typography.Title>
-              <StatusTag status={a.status} />
-            </Space>
-          </Space>
+          <DetailHeader back={back} list="Automations" name={a.name} status={a.status} />
           <Descriptions
             bordered
             size="small"
@@ -55,11 +48,7 @@ export function AutomationPage() {
               {
                 key: 'segment',
                 label: 'Segment',
-                children: a.segment ? (
-                  <Link to={`/w/${workspaceId}/segments/${a.segment_id}`}>{a.segment}</Link>
-                ) : (
-                  'deleted'
-                ),
+                children: <SegmentLink workspaceId={workspaceId} id={a.segment_id} name={a.segment} />,
               },
               { key: 'when', label: 'When a customer…', children: triggerText(a) },
               { key: 'does', label: 'Does', children: actionText(a.action, destinations) },
@@ -141,7 +130,7 @@ function FiringsLog({ workspaceId, automationId }: { workspaceId: number; automa
             total: firings.data?.total ?? 0,
             showSizeChanger: false,
             hideOnSinglePage: true,
-            showTotal: (total) => `${total.toLocaleString('en-US')} firings`,
+            showTotal: (total) => `${count(total)} firings`,
             onChange: setPage,
           }}
           columns={[

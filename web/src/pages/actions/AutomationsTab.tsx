@@ -25,7 +25,8 @@ import { actionBody, actionText, type ActionValues } from './action'
 import { ActionFields } from './ActionFields'
 import { type Automation, triggerText } from './automation'
 import { AutomationButtons, FiringCounts } from './AutomationButtons'
-import { useDestinations, useWorkspaceId } from './hooks'
+import { useWorkspaceId } from '../../ui/workspace'
+import { useDestinations, useChosenSegment } from './hooks'
 import { type Notice, NoticeBar, SegmentSelect, StatusTag } from './shared'
 
 /** The automations: when each acts, on which segment, what it does, whether it is on and
@@ -123,6 +124,7 @@ const CONDITION_EXAMPLE = '{"type": "attribute", "attribute": "country", "op": "
 /** The form over the automation's schema: when → optional wait and condition → do. */
 function NewAutomation({ workspaceId, onCreated }: { workspaceId: number; onCreated: (name: string) => void }) {
   const [form] = Form.useForm<NewValues>()
+  const chosen = useChosenSegment()
   const client = useQueryClient()
   const trigger = Form.useWatch('trigger', form)
   const create = useMutation({
@@ -157,7 +159,7 @@ function NewAutomation({ workspaceId, onCreated }: { workspaceId: number; onCrea
         form={form}
         layout="vertical"
         requiredMark="optional"
-        initialValues={{ trigger: 'enter', wait: 0, wait_unit: 3600, every_minutes: 1440 }}
+        initialValues={{ trigger: 'enter', wait: 0, wait_unit: 3600, every_minutes: 1440, segment_id: chosen }}
         onFinish={(v) => create.mutate(v)}
       >
         <Row gutter={16}>

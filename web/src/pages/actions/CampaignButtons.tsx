@@ -3,6 +3,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import type { Notice } from './shared'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 export type Campaign = components['schemas']['CampaignPublic']
 export type Results = components['schemas']['CampaignResults']
@@ -86,17 +87,14 @@ export function CampaignButtons({
           </Button>
         </Popconfirm>
       )}
-      <Popconfirm
-        title={`Delete ${campaign.name}?`}
-        description="Its automation and the firings on record go with it."
-        okText="Delete"
-        okButtonProps={{ danger: true }}
+      <ConfirmButton
+        verb="Delete"
+        question={`Delete ${campaign.name}?`}
+        consequence="Its automation and the firings on record go with it."
         onConfirm={() => remove.mutate()}
-      >
-        <Button size="small" danger loading={remove.isPending}>
-          Delete
-        </Button>
-      </Popconfirm>
+        size="small"
+        pending={remove.isPending}
+      />
     </Space>
   )
 }

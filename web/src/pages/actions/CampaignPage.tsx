@@ -1,14 +1,14 @@
 import { useState } from 'react'
 import { Descriptions, Space, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { Link, useNavigate, useParams } from 'react-router-dom'
+import { useNavigate, useParams } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import { Query } from '../../ui/states'
 import { CampaignResults } from './CampaignResults'
 import { CampaignButtons } from './CampaignButtons'
-import { when } from './format'
-import { useWorkspaceId } from './hooks'
-import { type Notice, NoticeBar, StatusTag } from './shared'
+import { when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
+import { DetailHeader, type Notice, NoticeBar, SegmentLink } from './shared'
 
 /** One campaign: its settings, launch and end, and its lift measured now. */
 export function CampaignPage() {
@@ -30,15 +30,7 @@ export function CampaignPage() {
     <Query query={campaign} what="the campaign">
       {(c) => (
         <Space orientation="vertical" size="large" style={{ width: '100%' }}>
-          <Space orientation="vertical" size={0}>
-            <Link to={back}>← Campaigns</Link>
-            <Space wrap align="center" style={{ marginTop: 8 }}>
-              <Typography.Title level={4} style={{ margin: 0 }}>
-                {c.name}
-              </Typography.Title>
-              <StatusTag status={c.status} />
-            </Space>
-          </Space>
+          <DetailHeader back={back} list="Campaigns" name={c.name} status={c.status} />
           <Descriptions
             bordered
             size="small"
@@ -47,11 +39,7 @@ export function CampaignPage() {
               {
                 key: 'segment',
                 label: 'Segment',
-                children: c.segment_id ? (
-                  <Link to={`/w/${workspaceId}/segments/${c.segment_id}`}>{c.segment}</Link>
-                ) : (
-                  'deleted'
-                ),
+                children: <SegmentLink workspaceId={workspaceId} id={c.segment_id} name={c.segment} />,
               },
               { key: 'action', label: 'Action', children: c.kind },
               { key: 'holdout', label: 'Holdout', children: `${c.holdout_percent}%` },

@@ -18,7 +18,7 @@ import { seriesColor } from '../../ui/colors'
 import { Query } from '../../ui/states'
 import { FiringCounts } from './AutomationButtons'
 import type { Results } from './CampaignButtons'
-import { count, percent, points, when } from './format'
+import { count, percent, points, when } from '../../ui/format'
 
 const TREATED = seriesColor(0)
 const HOLDOUT = seriesColor(10)
@@ -99,7 +99,7 @@ function Groups({ results }: { results: Results }) {
         },
         { title: 'Customers', dataIndex: 'customers', align: 'right', render: count },
         { title: 'Converted', dataIndex: 'converted', align: 'right', render: count },
-        { title: 'Rate', dataIndex: 'rate', align: 'right', render: (rate: number | null) => percent(rate) },
+        { title: 'Rate', dataIndex: 'rate', align: 'right', render: (rate: number | null) => percent(rate, 2, true) },
       ]}
     />
   )
@@ -127,7 +127,7 @@ function Lift({ results }: { results: Results }) {
         />
       </Col>
       <Col xs={12}>
-        <Statistic title="Relative lift" value={percent(results.relative_lift, true)} />
+        <Statistic title="Relative lift" value={signed(results.relative_lift)} />
       </Col>
       <Col xs={12}>
         <Statistic
@@ -144,7 +144,10 @@ function Lift({ results }: { results: Results }) {
   )
 }
 
-const asPercent = (v: number) => `${v.toFixed(2)}%`
+/** A relative change with its sign ("+12.50%"). */
+function signed(rate: number | null | undefined): string {
+  return `${rate != null && rate > 0 ? '+' : ''}${percent(rate, 2, true)}`
+}
 
 function RateChart({ results }: { results: Results }) {
   const data = [
@@ -157,12 +160,12 @@ function RateChart({ results }: { results: Results }) {
         <CartesianGrid strokeDasharray="3 3" vertical={false} />
         <XAxis dataKey="group" />
         <YAxis tickFormatter={(v: number) => `${v}%`} />
-        <Tooltip formatter={(v) => asPercent(Number(v))} />
+        <Tooltip formatter={(v) => percent(Number(v) / 100, 2, true)} />
         <Bar dataKey="rate" name="Goal rate" isAnimationActive={false}>
           {data.map((d) => (
             <Cell key={d.group} fill={d.color} />
           ))}
-          <LabelList dataKey="rate" position="top" formatter={(v) => asPercent(Number(v))} />
+          <LabelList dataKey="rate" position="top" formatter={(v) => percent(Number(v) / 100, 2, true)} />
         </Bar>
       </BarChart>
     </ResponsiveContainer>

@@ -3,13 +3,13 @@ import { Alert, AutoComplete, Button, Card, Col, Form, Input, InputNumber, Row, 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
-import type { components } from '../../api/schema'
 import { Failed, Nothing } from '../../ui/states'
 import { actionBody, type ActionValues } from './action'
 import { ActionFields } from './ActionFields'
 import { type Campaign, CampaignButtons } from './CampaignButtons'
-import { points, when } from './format'
-import { useWorkspaceId } from './hooks'
+import { points, when } from '../../ui/format'
+import { analysis, useWorkspaceId } from '../../ui/workspace'
+import { useChosenSegment } from './hooks'
 import { type Notice, NoticeBar, SegmentSelect, StatusTag } from './shared'
 
 /** Campaigns: an action on a segment with a holdout, and the lift it measured. */
@@ -87,12 +87,11 @@ function useEventTypes(workspaceId: number) {
   return useQuery({
     queryKey: ['analyses', workspaceId, 'event-mix', 'types for campaigns'],
     queryFn: async () => {
-      // The route also answers CSV, so its JSON type is named here rather than inferred.
-      const mix = (await unwrap(
+      const mix = await analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/event-mix', {
           params: { path: { workspace_id: workspaceId } },
         }),
-      )) as components['schemas']['AnalysisPublic']
+      )
       const rows = (Object.values(mix.tables)[0]?.rows ?? []) as { event_type?: string }[]
       return rows.flatMap((r) => (r.event_type ? [r.event_type] : []))
     },
@@ -101,6 +100,7 @@ function useEventTypes(workspaceId: number) {
 
 function NewCampaign({ workspaceId, onCreated }: { workspaceId: number; onCreated: (c: Campaign) => void }) {
   const [form] = Form.useForm<NewValues>()
+  const chosen = useChosenSegment()
   const client = useQueryClient()
   const events = useEventTypes(workspaceId)
   const create = useMutation({
@@ -129,7 +129,7 @@ function NewCampaign({ workspaceId, onCreated }: { workspaceId: number; onCreate
         form={form}
         layout="vertical"
         requiredMark="optional"
-        initialValues={{ holdout_percent: 10 }}
+        initialValues={{ holdout_percent: 10, segment_id: chosen }}
         onFinish={(v) => create.mutate(v)}
       >
         <Row gutter={16}>

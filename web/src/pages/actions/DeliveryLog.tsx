@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed, Loading } from '../../ui/states'
-import { instant } from './format'
+import { count, instant } from '../../ui/format'
 import { StatusTag } from './shared'
 
 type Message = components['schemas']['strata__api__routes__webhooks__MessagePublic']
@@ -216,7 +216,7 @@ function MessageDetail({ workspaceId, messageId }: { workspaceId: number; messag
             title: 'Took',
             dataIndex: 'duration_ms',
             align: 'right',
-            render: (ms: number | null) => (ms == null ? '–' : `${Math.round(ms).toLocaleString('en-US')} ms`),
+            render: (ms: number | null) => (ms == null ? '–' : `${count(Math.round(ms))} ms`),
           },
           {
             title: 'Response body (first kilobyte)',

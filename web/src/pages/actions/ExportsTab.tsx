@@ -1,14 +1,16 @@
 import { useState } from 'react'
-import { Alert, Button, Card, Col, Form, Input, Popconfirm, Row, Select, Space, Table, Typography } from 'antd'
+import { Alert, Button, Card, Col, Form, Input, Row, Select, Space, Table, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed, Nothing } from '../../ui/states'
 import { FORMATS } from './action'
-import { count, when } from './format'
-import { useWorkspaceId } from './hooks'
+import { count, when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
+import { useChosenSegment } from './hooks'
 import { type Notice, NoticeBar, SegmentSelect } from './shared'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type Export = components['schemas']['ExportPublic']
 type ExportCreate = components['schemas']['ExportCreate']
@@ -100,17 +102,14 @@ export function ExportsTab() {
                   >
                     Download
                   </Button>
-                  <Popconfirm
-                    title="Delete this export?"
-                    description="Its file is deleted too."
-                    okText="Delete"
-                    okButtonProps={{ danger: true }}
+                  <ConfirmButton
+                    verb="Delete"
+                    question="Delete this export?"
+                    consequence="Its file is deleted too."
                     onConfirm={() => remove.mutate(e.id)}
-                  >
-                    <Button size="small" danger loading={remove.isPending && remove.variables === e.id}>
-                      Delete
-                    </Button>
-                  </Popconfirm>
+                    size="small"
+                    pending={remove.isPending && remove.variables === e.id}
+                  />
                 </Space>
               ),
             },
@@ -123,6 +122,7 @@ export function ExportsTab() {
 
 function NewExport({ workspaceId, onCreated }: { workspaceId: number; onCreated: (e: Export) => void }) {
   const [form] = Form.useForm<ExportCreate>()
+  const chosen = useChosenSegment()
   const client = useQueryClient()
   const create = useMutation({
     mutationFn: (body: ExportCreate) =>
@@ -143,7 +143,7 @@ function NewExport({ workspaceId, onCreated }: { workspaceId: number; onCreated:
         form={form}
         layout="vertical"
         requiredMark="optional"
-        initialValues={{ format: 'csv' }}
+        initialValues={{ format: 'csv', segment_id: chosen }}
         onFinish={(v) => create.mutate(v)}
       >
         <Row gutter={16}>

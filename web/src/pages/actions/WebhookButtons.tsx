@@ -1,9 +1,10 @@
 import { Alert, Button, Popconfirm, Space, Typography } from 'antd'
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
-import { when } from './format'
+import { when } from '../../ui/format'
 import type { ShownSecret, Webhook } from './webhook'
 import type { Notice } from './shared'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 /** The signing secret, with a copy button; once this is closed it cannot be seen again. */
 export function SecretShownOnce({ shown, onClose }: { shown: ShownSecret; onClose: () => void }) {
@@ -102,17 +103,14 @@ export function WebhookButtons({
           Rotate secret
         </Button>
       </Popconfirm>
-      <Popconfirm
-        title={`Remove ${hook.name}?`}
-        description="Its messages and delivery log go with it."
-        okText="Remove"
-        okButtonProps={{ danger: true }}
+      <ConfirmButton
+        verb="Remove"
+        question={`Remove ${hook.name}?`}
+        consequence="Its messages and delivery log go with it."
         onConfirm={() => remove.mutate()}
-      >
-        <Button size="small" danger loading={remove.isPending}>
-          Remove
-        </Button>
-      </Popconfirm>
+        size="small"
+        pending={remove.isPending}
+      />
     </Space>
   )
 }

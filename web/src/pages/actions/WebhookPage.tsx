@@ -1,15 +1,16 @@
 import { useState } from 'react'
-import { Alert, Button, Card, Col, Descriptions, Form, Input, Row, Select, Space, Tag, Typography } from 'antd'
+import { Alert, Button, Card, Descriptions, Form, Space, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { Link, useNavigate, useParams } from 'react-router-dom'
+import { useNavigate, useParams } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import { Query } from '../../ui/states'
 import { DeliveryLog } from './DeliveryLog'
-import { when } from './format'
-import { useWorkspaceId } from './hooks'
-import { type Notice, NoticeBar, StatusTag } from './shared'
-import { EVENT_TYPES, type ShownSecret, type Webhook } from './webhook'
+import { when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
+import { DetailHeader, type Notice, NoticeBar } from './shared'
+import { type ShownSecret, type Webhook } from './webhook'
 import { SecretShownOnce, WebhookButtons } from './WebhookButtons'
+import { EndpointFields } from './EndpointFields'
 
 /** One endpoint: where it sends, what it receives, its buttons, and its delivery log. */
 export function WebhookPage() {
@@ -34,15 +35,7 @@ export function WebhookPage() {
     <Query query={hook} what="the endpoint">
       {(h) => (
         <Space orientation="vertical" size="large" style={{ width: '100%' }}>
-          <Space orientation="vertical" size={0}>
-            <Link to={back}>← Webhooks</Link>
-            <Space wrap align="center" style={{ marginTop: 8 }}>
-              <Typography.Title level={4} style={{ margin: 0 }}>
-                {h.name}
-              </Typography.Title>
-              <StatusTag status={h.status} />
-            </Space>
-          </Space>
+          <DetailHeader back={back} list="Webhooks" name={h.name} status={h.status} />
           <Descriptions
             bordered
             size="small"
@@ -112,23 +105,7 @@ function EditWebhook({ workspaceId, hook, onDone }: { workspaceId: number; hook:
         initialValues={{ name: hook.name, url: hook.url, event_types: hook.event_types ?? [] }}
         onFinish={(v) => save.mutate(v)}
       >
-        <Row gutter={16}>
-          <Col xs={24} md={6}>
-            <Form.Item label="Name" name="name" rules={[{ required: true, message: 'Name the endpoint' }]}>
-              <Input maxLength={200} />
-            </Form.Item>
-          </Col>
-          <Col xs={24} md={10}>
-            <Form.Item label="URL" name="url" rules={[{ required: true, message: 'Give the address to send to' }]}>
-              <Input maxLength={2000} />
-            </Form.Item>
-          </Col>
-          <Col xs={24} md={8}>
-            <Form.Item label="Events" name="event_types" extra="None chosen: every event.">
-              <Select mode="multiple" allowClear placeholder="Every event" options={EVENT_TYPES} />
-            </Form.Item>
-          </Col>
-        </Row>
+        <EndpointFields />
         {save.isError && <Alert type="error" showIcon title={save.error.message} style={{ marginBottom: 16 }} />}
         <Space>
           <Button type="primary" htmlType="submit" loading={save.isPending}>

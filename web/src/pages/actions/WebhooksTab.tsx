@@ -1,14 +1,15 @@
 import { useState } from 'react'
-import { Alert, Button, Card, Col, Form, Input, Row, Select, Space, Table, Tag, Typography } from 'antd'
+import { Alert, Button, Card, Form, Space, Table, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import { Failed, Nothing } from '../../ui/states'
-import { when } from './format'
-import { useWorkspaceId } from './hooks'
+import { when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
 import { type Notice, NoticeBar, StatusTag } from './shared'
-import { EVENT_TYPES, type ShownSecret, type Webhook } from './webhook'
+import { type ShownSecret, type Webhook } from './webhook'
 import { SecretShownOnce, WebhookButtons } from './WebhookButtons'
+import { EndpointFields } from './EndpointFields'
 
 /** The endpoints: each one's address, what it receives, whether it is on and how its last
  * message went; adding one shows its signing secret once. */
@@ -128,28 +129,7 @@ function AddWebhook({
   return (
     <Card title="Add an endpoint" size="small">
       <Form form={form} layout="vertical" onFinish={(values) => add.mutate(values)} requiredMark="optional">
-        <Row gutter={16}>
-          <Col xs={24} md={6}>
-            <Form.Item label="Name" name="name" rules={[{ required: true, message: 'Name the endpoint' }]}>
-              <Input placeholder="CRM" maxLength={200} />
-            </Form.Item>
-          </Col>
-          <Col xs={24} md={10}>
-            <Form.Item
-              label="URL"
-              name="url"
-              rules={[{ required: true, message: 'Give the address to send to' }]}
-              extra="A public http:// or https:// address; private networks are refused."
-            >
-              <Input placeholder="https://crm.example.com/strata" maxLength={2000} />
-            </Form.Item>
-          </Col>
-          <Col xs={24} md={8}>
-            <Form.Item label="Events" name="event_types" extra="None chosen: every event.">
-              <Select mode="multiple" allowClear placeholder="Every event" options={EVENT_TYPES} />
-            </Form.Item>
-          </Col>
-        </Row>
+        <EndpointFields />
         {add.isError && (
           <Alert type="error" showIcon title={add.error.message} style={{ marginBottom: 16 }} />
         )}

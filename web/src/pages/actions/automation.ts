@@ -1,5 +1,5 @@
 import type { components } from '../../api/schema'
-import { count } from './format'
+import { count } from '../../ui/format'
 
 export type Automation = components['schemas']['AutomationPublic']
 

@@ -1,26 +1,17 @@
 import { useQuery } from '@tanstack/react-query'
-import { useParams } from 'react-router-dom'
+import { useSearchParams } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
-import { count } from './format'
+import { count } from '../../ui/format'
+import type { useSegments } from '../../ui/workspace'
 
-/** The workspace in the address (`/w/:workspaceId/actions/…`). */
-export function useWorkspaceId(): number {
-  return Number(useParams().workspaceId)
+/** The segment a screen sent the reader here to act on (`?segment=<id>`, e.g. from a
+ * segment's insights): the new campaign, export and automation forms start with it. */
+export function useChosenSegment(): number | undefined {
+  const id = Number(useSearchParams()[0].get('segment'))
+  return Number.isInteger(id) && id > 0 ? id : undefined
 }
 
-/** The workspace's segments, for the segment pickers of every form here. */
-export function useSegments(workspaceId: number) {
-  return useQuery({
-    queryKey: ['segments', workspaceId, 'for actions'],
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-          params: { path: { workspace_id: workspaceId }, query: { limit: 500 } },
-        }),
-      ),
-  })
-}
-
+/** The workspace's segments as picker options, each with its size. */
 export function segmentOptions(segments: ReturnType<typeof useSegments>) {
   return (segments.data?.items ?? []).map((s) => ({
     value: s.id,

@@ -1,5 +1,7 @@
-import { Alert, Select, type SelectProps, Tag } from 'antd'
-import { segmentOptions, useSegments } from './hooks'
+import { Alert, Select, type SelectProps, Space, Tag, Typography } from 'antd'
+import { Link } from 'react-router-dom'
+import { useSegments } from '../../ui/workspace'
+import { segmentOptions } from './hooks'
 
 const STATUS_COLORS: Record<string, string> = {
   active: 'green',
@@ -22,6 +24,27 @@ const STATUS_COLORS: Record<string, string> = {
 /** One status word as a coloured tag, the same colour for the same word everywhere. */
 export function StatusTag({ status }: { status: string }) {
   return <Tag color={STATUS_COLORS[status] ?? 'default'}>{status.replace('_', ' ')}</Tag>
+}
+
+/** The top of one webhook, automation or campaign: the way back to its list, its name
+ * and its status. */
+export function DetailHeader({ back, list, name, status }: { back: string; list: string; name: string; status: string }) {
+  return (
+    <Space orientation="vertical" size={0}>
+      <Link to={back}>← {list}</Link>
+      <Space wrap align="center" style={{ marginTop: 8 }}>
+        <Typography.Title level={4} style={{ margin: 0 }}>
+          {name}
+        </Typography.Title>
+        <StatusTag status={status} />
+      </Space>
+    </Space>
+  )
+}
+
+/** An action's segment as a link to it, or 'deleted' once it is gone. */
+export function SegmentLink({ workspaceId, id, name }: { workspaceId: number; id: number | null | undefined; name: string | null | undefined }) {
+  return id && name ? <Link to={`/w/${workspaceId}/segments/${id}`}>{name}</Link> : <>deleted</>
 }
 
 /** What a button did, or why it could not, for the screen to say in plain words. */

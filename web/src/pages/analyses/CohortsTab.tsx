@@ -5,17 +5,9 @@ import { api, unwrap } from '../../api/client'
 import { EChart } from '../../ui/EChart'
 import { Nothing, Query } from '../../ui/states'
 import { CustomersDrawer, type Drill } from './CustomersDrawer'
-import {
-  type Row,
-  analysis,
-  count,
-  num,
-  percent,
-  readableDate,
-  text,
-  useSegments,
-  useWorkspaceId,
-} from './data'
+import { count, percent, day, month } from '../../ui/format'
+import { analysis, useSegments, useWorkspaceId } from '../../ui/workspace'
+import { type Row, num, text } from './data'
 import { SegmentSelect } from './SegmentSelect'
 
 type Period = 'week' | 'month' | 'quarter'
@@ -152,12 +144,12 @@ export function CohortsTab() {
 }
 
 function cohortName(cohort: string, period: Period): string {
-  if (period === 'week') return `Week of ${readableDate(cohort)}`
+  if (period === 'week') return `Week of ${day(cohort)}`
   if (period === 'quarter') {
     const [y, m] = cohort.split('-').map(Number)
     return `Q${Math.floor((m - 1) / 3) + 1} ${y}`
   }
-  return readableDate(cohort, false)
+  return month(cohort)
 }
 
 function shiftLabel(cohort: string, offset: number, period: Period): string {

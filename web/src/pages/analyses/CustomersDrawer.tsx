@@ -3,10 +3,8 @@ import { Alert, Drawer, Table, Typography } from 'antd'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
 import type { components } from '../../api/schema'
-import {
-  count,
-  useWorkspaceId,
-} from './data'
+import { count } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
 
 type CustomerPage = components['schemas']['PageOf_DrillRow_']
 

@@ -6,16 +6,9 @@ import { EChart } from '../../ui/EChart'
 import { seriesColor } from '../../ui/colors'
 import { Nothing, Query } from '../../ui/states'
 import { CustomersDrawer, type Drill } from './CustomersDrawer'
-import {
-  type Row,
-  analysis,
-  count,
-  num,
-  percent,
-  text,
-  useSegments,
-  useWorkspaceId,
-} from './data'
+import { count, percent } from '../../ui/format'
+import { analysis, useSegments, useWorkspaceId } from '../../ui/workspace'
+import { type Row, num, text } from './data'
 import { SegmentSelect } from './SegmentSelect'
 
 type Mode = 'first' | 'after' | 'before'

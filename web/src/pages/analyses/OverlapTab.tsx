@@ -7,17 +7,9 @@ import { EChart } from '../../ui/EChart'
 import { segmentColor } from '../../ui/colors'
 import { Nothing, Query } from '../../ui/states'
 import { CustomersDrawer, type Drill } from './CustomersDrawer'
-import {
-  type Row,
-  type Segment,
-  analysis,
-  count,
-  num,
-  percent,
-  text,
-  useSegments,
-  useWorkspaceId,
-} from './data'
+import { count, percent } from '../../ui/format'
+import { type Segment, analysis, useSegments, useWorkspaceId } from '../../ui/workspace'
+import { type Row, num, text } from './data'
 
 const MAX = 20
 const KIND_ORDER = ['rule', 'rfm', 'prediction', 'cluster', 'tier', 'static']

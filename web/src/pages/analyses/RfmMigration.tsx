@@ -6,17 +6,9 @@ import { EChart } from '../../ui/EChart'
 import { segmentColor } from '../../ui/colors'
 import { Nothing, Query } from '../../ui/states'
 import type { Drill } from './CustomersDrawer'
-import {
-  type Row,
-  analysis,
-  count,
-  num,
-  percent,
-  readableDate,
-  text,
-  useSegments,
-  useWorkspaceId,
-} from './data'
+import { count, percent, day } from '../../ui/format'
+import { analysis, useSegments, useWorkspaceId } from '../../ui/workspace'
+import { type Row, num, text } from './data'
 
 const NONE = '(none)'
 const SUMMARY = {
@@ -78,7 +70,7 @@ export function RfmMigration({ onDrill }: { onDrill: (drill: Drill) => void }) {
     const toSegment = text(move, 'to_segment')
     onDrill({
       title: fromSegment === toSegment ? `Stayed in ${fromSegment}` : `${fromSegment} → ${toSegment}`,
-      detail: `RFM segment at the end of ${readableDate(from)}, then at the end of ${readableDate(to)}.`,
+      detail: `RFM segment at the end of ${day(from)}, then at the end of ${day(to)}.`,
       key: ['rfm-migration', from, to, fromSegment, toSegment],
       load: (limit, offset) =>
         unwrap(
@@ -133,7 +125,7 @@ export function RfmMigration({ onDrill }: { onDrill: (drill: Drill) => void }) {
               type="info"
               showIcon
               style={{ marginBottom: 16 }}
-              title={`RFM has been scored once so far (${readableDate(scorings.days[0])}), so nobody has moved yet.`}
+              title={`RFM has been scored once so far (${day(scorings.days[0])}), so nobody has moved yet.`}
               description="Score RFM again later, or for past dates with `strata rfm --as-of DAY`, to see customers move between segments."
             />
           )}

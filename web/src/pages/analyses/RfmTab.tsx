@@ -7,11 +7,8 @@ import { EChart } from '../../ui/EChart'
 import { Query } from '../../ui/states'
 import { CustomersDrawer, type Drill } from './CustomersDrawer'
 import { RfmMigration } from './RfmMigration'
-import {
-  count,
-  money,
-  useWorkspaceId,
-} from './data'
+import { count, decimal, money, when } from '../../ui/format'
+import { useWorkspaceId } from '../../ui/workspace'
 
 type Axis = 'frequency' | 'fm'
 type Colour = 'customers' | 'average_revenue'
@@ -49,7 +46,7 @@ function RfmGrid({ onDrill }: { onDrill: (drill: Drill) => void }) {
   const drillInto = (cell: Cell) =>
     onDrill({
       title: `Recency ${cell.recency} · ${AXIS_NAME[axis].replace(' score', '')} ${cell.score}${cell.segment ? ` (${cell.segment})` : ''}`,
-      detail: `Average revenue ${money(cell.average_revenue)}, ${cell.average_orders.toLocaleString('en-US')} orders on average.`,
+      detail: `Average revenue ${money(cell.average_revenue)}, ${decimal(cell.average_orders, 3)} orders on average.`,
       key: ['rfm-grid', axis, cell.recency, cell.score],
       load: (limit, offset) =>
         unwrap(
@@ -99,10 +96,7 @@ function RfmGrid({ onDrill }: { onDrill: (drill: Drill) => void }) {
               <Typography.Paragraph type="secondary">
                 {count(data.customers)} customers with orders, scored 1 (worst) to {data.bins}{' '}
                 (best) as of{' '}
-                {new Date(data.as_of.replace(' ', 'T') + 'Z').toLocaleString('en-GB', {
-                  dateStyle: 'medium',
-                  timeStyle: 'short',
-                })}
+                {when(data.as_of)}
                 .
                 {axis === 'fm'
                   ? ' FM is the mean of the frequency and monetary scores: each cell belongs to one RFM segment.'
@@ -153,7 +147,7 @@ function GridChart({
           `<b>R ${c.recency} · ${grid.axis === 'fm' ? 'FM' : 'F'} ${c.score}</b>` +
           (c.segment ? ` — ${c.segment}` : '') +
           `<br/>${count(c.customers)} customers<br/>Revenue ${money(c.revenue)} ` +
-          `(avg ${money(c.average_revenue)})<br/>${c.average_orders.toLocaleString('en-US')} orders on average`
+          `(avg ${money(c.average_revenue)})<br/>${decimal(c.average_orders, 3)} orders on average`
         )
       },
     },

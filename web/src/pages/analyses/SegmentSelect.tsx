@@ -1,5 +1,5 @@
 import { Select } from 'antd'
-import type { Segment } from './data'
+import type { Segment } from '../../ui/workspace'
 
 /** One segment to analyse, or the whole customer base when left empty. */
 export function SegmentSelect({

@@ -1,7 +1,8 @@
 import { AutoComplete, Button, Checkbox, Flex, Input, InputNumber, Select, Tooltip, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { api, unwrap } from '../../api/client'
-import type { components } from '../../api/schema'
+import { api } from '../../api/client'
+import { count } from '../../ui/format'
+import { analysis } from '../../ui/workspace'
 import type { Condition, FieldKind, RuleFields } from './rule'
 import {
   DAY_OPS,
@@ -169,20 +170,19 @@ function useSuggestions(workspaceId: number, field: string) {
     queryKey: ['value-suggestions', workspaceId, field],
     enabled: field !== '',
     staleTime: 5 * 60_000,
-    // The route also answers CSV, so its JSON answer is typed by the schema here.
-    queryFn: async () =>
-      (await unwrap(
+    queryFn: () =>
+      analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/breakdown', {
           params: { path: { workspace_id: workspaceId }, query: { attribute: field, limit: 30 } },
         }),
-      )) as components['schemas']['AnalysisPublic'],
+      ),
   })
   const rows = breakdown.data?.tables.breakdown?.rows ?? []
   return rows
     .filter((r) => typeof r.value === 'string' && !r.value.startsWith('(') && Number(r.base_customers) > 1)
     .map((r) => ({
       value: String(r.value),
-      label: `${String(r.value)} (${Number(r.base_customers).toLocaleString('en-US')})`,
+      label: `${String(r.value)} (${count(Number(r.base_customers))})`,
     }))
 }
 
@@ -398,7 +398,7 @@ function EventSelect({
         { value: '*', label: 'any event' },
         ...events.map((e) => ({
           value: e.name,
-          label: `${e.name.replaceAll('_', ' ')} (${e.events.toLocaleString('en-US')})`,
+          label: `${e.name.replaceAll('_', ' ')} (${count(e.events)})`,
         })),
       ]}
       onChange={onChange}

@@ -1,23 +1,15 @@
-import { useEffect, useState } from 'react'
 import { Alert, Card, Flex, Progress, Spin, Table, Typography } from 'antd'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
+import { count, decimal, percent } from '../../ui/format'
+import { useSettled } from '../../ui/settled'
 import type { ApiRule } from './rule'
 
 /** How long the rule must stay unchanged before it is previewed: typing a value does not
  * send a request per key. */
 const DEBOUNCE_MS = 400
 const SAMPLE = 5
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [settled, setSettled] = useState(value)
-  useEffect(() => {
-    const timer = setTimeout(() => setSettled(value), ms)
-    return () => clearTimeout(timer)
-  }, [value, ms])
-  return settled
-}
 
 /** The live size of the rule being built: count, share of all customers and the first few
  * members, or the API's reason it cannot be evaluated yet. Nothing is saved. */
@@ -30,7 +22,7 @@ export function Preview({
   rule: ApiRule
   todo: string[]
 }) {
-  const body = useDebounced(JSON.stringify(rule), DEBOUNCE_MS)
+  const body = useSettled(JSON.stringify(rule), DEBOUNCE_MS)
   const path = { workspace_id: workspaceId }
   const preview = useQuery({
     queryKey: ['segment-preview', workspaceId, body],
@@ -58,7 +50,7 @@ export function Preview({
   const total = everyone.data?.total
   const busy = todo.length === 0 && (preview.isFetching || body !== JSON.stringify(rule))
   const data = preview.isError || todo.length > 0 ? undefined : preview.data
-  const share = data && total ? (100 * data.count) / total : null
+  const share = data && total ? data.count / total : null
   return (
     <Card
       title="Live preview"
@@ -99,21 +91,20 @@ export function Preview({
                 aria-label="Matching customers"
                 style={{ fontSize: 32, fontWeight: 600, lineHeight: 1.2, opacity: busy ? 0.5 : 1 }}
               >
-                {data.count.toLocaleString('en-US')}
+                {count(data.count)}
               </div>
               {share !== null && (
                 <Typography.Text aria-label="Share of all customers">
-                  {share.toLocaleString('en-US', { maximumFractionDigits: 1 })} % of{' '}
-                  {total!.toLocaleString('en-US')} customers
+                  {percent(share)} of {count(total)} customers
                 </Typography.Text>
               )}
             </div>
             {share !== null && (
-              <Progress percent={share} showInfo={false} size="small" aria-label="Share of all customers, as a bar" />
+              <Progress percent={share * 100} showInfo={false} size="small" aria-label="Share of all customers, as a bar" />
             )}
             <SampleMembers workspaceId={workspaceId} rows={data.sample} />
             <Typography.Text type="secondary" style={{ fontSize: 12 }}>
-              As of {data.as_of} UTC · evaluated in {data.seconds.toLocaleString('en-US', { maximumFractionDigits: 2 })} s
+              As of {data.as_of} UTC · evaluated in {decimal(data.seconds, 2)} s
             </Typography.Text>
           </>
         )}

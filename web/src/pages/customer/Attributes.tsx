@@ -1,5 +1,5 @@
 import { Descriptions } from 'antd'
-import { day, when } from '../segment/format'
+import { day, decimal, when } from '../../ui/format'
 
 /** Bookkeeping columns, shown in the header or not at all. */
 const HIDDEN = new Set(['customer_id', 'created_at', 'updated_at'])
@@ -19,7 +19,7 @@ export function Attributes({ customer }: { customer: Record<string, unknown> }) 
 
 function show(key: string, value: unknown): string {
   if (value == null || value === '') return '–'
-  if (typeof value === 'number') return value.toLocaleString('en-US')
+  if (typeof value === 'number') return decimal(value, 3)
   const text = String(value)
   if (/^\d{4}-\d\d-\d\d$/.test(text)) return day(text)
   if (/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d/.test(text) && key !== 'external_id') return when(text)

@@ -6,7 +6,7 @@ import { api, unwrap } from '../../api/client'
 import type { operations } from '../../api/schema'
 import { useMe } from '../../me'
 import { Failed } from '../../ui/states'
-import { count, day, when } from '../segment/format'
+import { count, day, when } from '../../ui/format'
 
 type Search = operations['search_customers_api_v1_workspaces__workspace_id__customers_get']
 type Sort = NonNullable<NonNullable<Search['parameters']['query']>['sort']>

@@ -1,7 +1,7 @@
 import { Col, Row, Statistic, Typography } from 'antd'
 import { Nothing } from '../../ui/states'
-import { num, str } from '../segment/analysis'
-import { decimal, money, percent, when } from '../segment/format'
+import { num, text } from '../../ui/workspace'
+import { decimal, money, percent, when } from '../../ui/format'
 
 type Prediction = Record<string, unknown>
 type Factor = { text?: string; effect?: number }
@@ -36,9 +36,9 @@ export function Predictions({ predictions }: { predictions: Prediction[] }) {
           <Col key={i} xs={24} sm={factors.length > 0 ? 24 : 12} xl={factors.length > 0 ? 24 : 8}>
             <Statistic title={label} value={value} styles={{ content: { fontSize: 20 } }} />
             <Typography.Text type="secondary" style={{ fontSize: 12 }}>
-              {str(p, 'model_version')}
+              {text(p, 'model_version')}
               {p.confidence != null && ` · confidence ${percent(num(p, 'confidence') ?? 0, 0)}`}
-              {p.predicted_at != null && ` · ${when(str(p, 'predicted_at'))}`}
+              {p.predicted_at != null && ` · ${when(text(p, 'predicted_at'))}`}
             </Typography.Text>
             {factors.length > 0 && (
               <ul aria-label={`Why: ${label}`} style={{ margin: '4px 0 0', paddingLeft: 18 }}>
@@ -55,12 +55,12 @@ export function Predictions({ predictions }: { predictions: Prediction[] }) {
 }
 
 function describe(p: Prediction): { label: string; value: string } {
-  const type = str(p, 'prediction_type')
+  const type = text(p, 'prediction_type')
   const known = KINDS[type]
   if (known) return { label: known.label, value: known.show(p) }
   const details = (p.details ?? {}) as Record<string, unknown>
   if (type.startsWith('cluster:')) {
-    const cluster = str(details, 'cluster') || str(p, 'value')
+    const cluster = text(details, 'cluster') || text(p, 'value')
     return { label: `Cluster (${type.slice(8)})`, value: cluster }
   }
   const value = num(p, 'value')

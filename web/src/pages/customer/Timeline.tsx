@@ -4,8 +4,8 @@ import { Pagination, Select, Space, Tag, Timeline as AntTimeline, Typography } f
 import { api, unwrap } from '../../api/client'
 import { seriesColor } from '../../ui/colors'
 import { Failed, Loading, Nothing } from '../../ui/states'
-import { num, str } from '../segment/analysis'
-import { count, money, when } from '../segment/format'
+import { num, text } from '../../ui/workspace'
+import { count, money, when } from '../../ui/format'
 
 const PAGE = 20
 
@@ -54,7 +54,7 @@ export function Timeline({ workspaceId, externalId }: { workspaceId: number; ext
             style={{ marginTop: 16, opacity: events.isPlaceholderData ? 0.5 : 1 }}
             items={events.data.items.map((e) => ({
               key: String(e.event_id),
-              color: colorOf(str(e, 'event_type'), types),
+              color: colorOf(text(e, 'event_type'), types),
               content: <Event event={e} />,
             }))}
           />
@@ -79,14 +79,14 @@ function Event({ event: e }: { event: Record<string, unknown> }) {
   return (
     <div>
       <Space wrap size={[8, 0]}>
-        <Typography.Text strong>{str(e, 'event_type')}</Typography.Text>
-        <Typography.Text type="secondary">{when(str(e, 'timestamp'))}</Typography.Text>
+        <Typography.Text strong>{text(e, 'event_type')}</Typography.Text>
+        <Typography.Text type="secondary">{when(text(e, 'timestamp'))}</Typography.Text>
         {revenue != null && (
           <Typography.Text type={revenue < 0 ? 'danger' : undefined}>
-            {money(revenue)} {str(e, 'currency')}
+            {money(revenue)} {text(e, 'currency')}
           </Typography.Text>
         )}
-        {e.order_id != null && <Typography.Text code>{str(e, 'order_id')}</Typography.Text>}
+        {e.order_id != null && <Typography.Text code>{text(e, 'order_id')}</Typography.Text>}
         {e.lines != null && (
           <Typography.Text type="secondary">
             {count(num(e, 'lines') ?? 0)} lines, {count(num(e, 'units') ?? 0)} units

@@ -12,8 +12,9 @@ import {
   YAxis,
 } from 'recharts'
 import { segmentColor } from '../../ui/colors'
-import { num, type Comparison, type Segment } from './data'
-import { amount, compact, count, decimal } from './format'
+import { num, type Segment } from '../../ui/workspace'
+import type { Comparison } from './data'
+import { compact, count, decimal, money } from '../../ui/format'
 
 type Panel = {
   title: string
@@ -28,8 +29,8 @@ type Panel = {
 // how recently they bought.
 const PANELS: Panel[] = [
   { title: 'Customers', column: 'customers', format: count, baseline: false },
-  { title: 'Revenue', column: 'total_revenue', format: amount, baseline: false },
-  { title: 'Average order value', column: 'average_order_value', format: amount, baseline: true },
+  { title: 'Revenue', column: 'total_revenue', format: money, baseline: false },
+  { title: 'Average order value', column: 'average_order_value', format: money, baseline: true },
   {
     title: 'Days since the last order',
     column: 'average_days_since_last_order',

@@ -1,8 +1,9 @@
 import { useMemo } from 'react'
 import { EChart } from '../../ui/EChart'
 import { segmentColor } from '../../ui/colors'
-import { num, type Comparison, type Row, type Segment } from './data'
-import { count, figure } from './format'
+import { num, type Row, type Segment } from '../../ui/workspace'
+import type { Comparison } from './data'
+import { count, figure } from '../../ui/format'
 import { fieldLabel } from './fields'
 
 const BASE = '#8c8c8c'

@@ -1,9 +1,10 @@
 import { Alert, Card, Col, Row, Space, Statistic, Tag, Typography } from 'antd'
 import { Link } from 'react-router-dom'
 import { Query } from '../../ui/states'
-import { num, text, useInsights, type Row as DataRow, type Segment } from './data'
-import { amount, count, decimal, percent, twoPlaces } from './format'
-import { Swatch } from './SegmentPicker'
+import { num, text, type Row as DataRow, type Segment } from '../../ui/workspace'
+import { useInsights } from './data'
+import { count, decimal, money, percent } from '../../ui/format'
+import { Swatch } from '../../ui/Swatch'
 
 type Metric = {
   title: string
@@ -19,14 +20,14 @@ const METRICS: Metric[] = [
   {
     title: 'Revenue per customer',
     column: 'revenue_per_customer',
-    format: amount,
+    format: money,
     better: 'higher',
   },
-  { title: 'Average order value', column: 'average_order_value', format: amount, better: 'higher' },
+  { title: 'Average order value', column: 'average_order_value', format: money, better: 'higher' },
   {
     title: 'Orders per customer',
     column: 'orders_per_customer',
-    format: twoPlaces,
+    format: money,
     better: 'higher',
   },
   {
@@ -81,7 +82,7 @@ export function FocusPanel({
     <Space orientation="vertical" size="middle" style={{ width: '100%' }}>
       <Space wrap align="center" style={{ justifyContent: 'space-between', width: '100%' }}>
         <Space align="center" wrap>
-          <Swatch id={segment.id} />
+          <Swatch id={segment.id} gap={6} />
           <Typography.Title level={4} style={{ margin: 0 }}>
             {segment.name}
           </Typography.Title>

@@ -1,7 +1,8 @@
 import { Button, Grid, Segmented, Select, Space, Tag, Typography } from 'antd'
 import { segmentColor } from '../../ui/colors'
-import type { Segment } from './data'
-import { count } from './format'
+import { Swatch } from '../../ui/Swatch'
+import type { Segment } from '../../ui/workspace'
+import { count } from '../../ui/format'
 
 const KINDS: Record<string, string> = {
   rfm: 'RFM',
@@ -28,25 +29,6 @@ function groups(segments: Segment[]) {
     byKey.get(key)!.segments.push(s)
   }
   return [...byKey.entries()].map(([key, g]) => ({ key, ...g }))
-}
-
-/** A round swatch of a segment's colour, the same as its bars and boxes. */
-export function Swatch({ id }: { id: number }) {
-  return (
-    <span
-      className="segment-swatch"
-      data-color={segmentColor(id)}
-      style={{
-        display: 'inline-block',
-        width: 10,
-        height: 10,
-        borderRadius: 5,
-        background: segmentColor(id),
-        marginRight: 6,
-        flex: 'none',
-      }}
-    />
-  )
 }
 
 /** Which segments to compare: a multi-select grouped by family, with one-click picks of a
@@ -86,7 +68,7 @@ export function SegmentSelector({
             title: s.name,
             label: (
               <span style={{ display: 'inline-flex', alignItems: 'center' }}>
-                <Swatch id={s.id} />
+                <Swatch id={s.id} gap={6} />
                 {s.name}
                 <Typography.Text type="secondary" style={{ marginLeft: 6 }}>
                   {count(s.customers)}
@@ -144,7 +126,7 @@ export function FocusSwitcher({
           value: s.id,
           label: (
             <span style={{ display: 'inline-flex', alignItems: 'center' }}>
-              <Swatch id={s.id} />
+              <Swatch id={s.id} gap={6} />
               {s.name}
             </span>
           ),

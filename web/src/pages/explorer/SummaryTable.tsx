@@ -1,10 +1,11 @@
 import { Table, Typography } from 'antd'
 import type { ColumnsType } from 'antd/es/table'
 import { Link } from 'react-router-dom'
-import { num, type Comparison, type Row, type Segment } from './data'
-import { amount, count, decimal, figure, percent, twoPlaces } from './format'
+import { num, type Row, type Segment } from '../../ui/workspace'
+import type { Comparison } from './data'
+import { count, decimal, figure, money, percent } from '../../ui/format'
 import { fieldLabel } from './fields'
-import { Swatch } from './SegmentPicker'
+import { Swatch } from '../../ui/Swatch'
 
 type Line = { key: string; id: number | null; name: string; row: Row | undefined }
 
@@ -56,7 +57,7 @@ export function SummaryTable({
           <Typography.Text type="secondary">{line.name}</Typography.Text>
         ) : (
           <span style={{ display: 'inline-flex', alignItems: 'center' }}>
-            <Swatch id={line.id} />
+            <Swatch id={line.id} gap={6} />
             <Link to={`/w/${workspaceId}/segments/${line.id}`} onClick={(e) => e.stopPropagation()}>
               {line.name}
             </Link>
@@ -65,10 +66,10 @@ export function SummaryTable({
     },
     figureColumn('Customers', 'customers', count),
     figureColumn('Share of base', 'share_of_customers', percent),
-    figureColumn('Revenue', 'total_revenue', amount),
-    figureColumn('Revenue per customer', 'revenue_per_customer', amount),
-    figureColumn('Average order value', 'average_order_value', amount),
-    figureColumn('Orders per customer', 'orders_per_customer', twoPlaces),
+    figureColumn('Revenue', 'total_revenue', money),
+    figureColumn('Revenue per customer', 'revenue_per_customer', money),
+    figureColumn('Average order value', 'average_order_value', money),
+    figureColumn('Orders per customer', 'orders_per_customer', money),
     figureColumn('Days since last order', 'average_days_since_last_order', decimal),
     figureColumn('High-value rate', 'high_value_rate', percent),
     figureColumn(

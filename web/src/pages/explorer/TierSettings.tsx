@@ -14,14 +14,16 @@ import {
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import { Nothing, Query } from '../../ui/states'
-import { num, text, useTierSets, type Segment } from './data'
-import { count } from './format'
+import { num, text, type Segment } from '../../ui/workspace'
+import { useTierSets } from './data'
+import { count } from '../../ui/format'
 import { FieldSelect } from './FieldSelect'
 import { fieldLabel } from './fields'
 import { segmentColor } from '../../ui/colors'
-import { Swatch } from './SegmentPicker'
+import { Swatch } from '../../ui/Swatch'
 import { useTierChange } from './tierChange'
 import type { components } from '../../api/schema'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type TierSet = components['schemas']['TierSetPublic']
 type Draft = { name: string; max: number | null }[]
@@ -220,17 +222,13 @@ function TierSetEditor({
           >
             Compare these tiers
           </Button>
-          <Popconfirm
-            title={`Delete the tier set “${set.name}”?`}
-            description="Its tier segments and their history are deleted too."
-            okText="Delete"
-            okButtonProps={{ danger: true }}
+          <ConfirmButton
+            verb="Delete"
+            question={`Delete the tier set “${set.name}”?`}
+            consequence="Its tier segments and their history are deleted too."
             onConfirm={() => remove.mutate()}
-          >
-            <Button danger loading={remove.isPending}>
-              Delete
-            </Button>
-          </Popconfirm>
+            pending={remove.isPending}
+          />
         </Space>
       </Space>
     </Card>
@@ -261,7 +259,7 @@ function TierRow({
   return (
     <div role="listitem" style={{ ...group, flexWrap: 'wrap', columnGap: 12, marginBottom: 8 }}>
       <span style={group}>
-        {segment ? <Swatch id={segment.id} /> : <span style={{ width: 16 }} />}
+        {segment ? <Swatch id={segment.id} gap={6} /> : <span style={{ width: 16 }} />}
         <Input
           aria-label={`Tier ${index + 1} name`}
           value={tier.name}

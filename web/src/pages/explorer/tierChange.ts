@@ -2,7 +2,8 @@ import { useEffect, useState } from 'react'
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
-import { useJob } from './data'
+import { count } from '../../ui/format'
+import { useJob } from '../../ui/workspace'
 
 type TierSetUpdate = components['schemas']['TierSetUpdate']
 
@@ -55,7 +56,7 @@ function savedText(result: { [key: string]: unknown } | null | undefined): strin
   const segments = Array.isArray(result?.segments) ? result.segments : []
   const sizes = segments.map(
     (s: { segment?: string; members?: number }) =>
-      `${s.segment} ${(s.members ?? 0).toLocaleString('en-US')}`,
+      `${s.segment} ${count(s.members ?? 0)}`,
   )
   return sizes.length ? `Saved; customers per tier now: ${sizes.join(', ')}.` : 'Saved.'
 }

@@ -11,12 +11,14 @@ import {
   Space,
   Typography,
 } from 'antd'
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { useNavigate } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Query } from '../../ui/states'
-import { count, field, useStats } from './data'
+import { count } from '../../ui/format'
+import { field, useStats } from './data'
+import { useSegments } from '../../ui/workspace'
 
 type Format = components['schemas']['ExportCreate']['format']
 type Made =
@@ -54,15 +56,7 @@ export function ActionStep({ workspaceId }: { workspaceId: number }) {
   const stats = useStats(workspaceId)
   const client = useQueryClient()
   const path = { workspace_id: workspaceId }
-  const segments = useQuery({
-    queryKey: ['segments', workspaceId, 'all'],
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-          params: { path, query: { limit: 500 } },
-        }),
-      ),
-  })
+  const segments = useSegments(workspaceId)
   const create = useMutation({
     mutationFn: async (v: Values): Promise<Made> => {
       if (kind === 'export') {

@@ -3,7 +3,9 @@ import { Alert, Button, Card, Col, Row, Space, Statistic, Table, Typography } fr
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import { Failed, Loading, Query } from '../../ui/states'
-import { count, field, money, num, useJob, useStats } from './data'
+import { count, money } from '../../ui/format'
+import { useJob } from '../../ui/workspace'
+import { field, num, useStats } from './data'
 import { JobBar } from './JobBar'
 
 const PAGE = 20

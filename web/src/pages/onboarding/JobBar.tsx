@@ -1,5 +1,5 @@
 import { Progress, Typography } from 'antd'
-import { finished, type Job } from './data'
+import { finished, type Job } from '../../ui/workspace'
 
 /** A running job's bar: how far it is and the stage it is at. */
 export function JobBar({ job, label }: { job: Job; label: string }) {

@@ -18,7 +18,8 @@ import type { TableColumnsType } from 'antd'
 import { useMutation } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import { Failed, Loading } from '../../ui/states'
-import { count, field, percent } from './data'
+import { count, percent } from '../../ui/format'
+import { field } from './data'
 import { inspect, usePresets, type Inspected, type Preset, type Upload } from './inspect'
 import { ReadProblems } from './ReadProblems'
 
@@ -123,7 +124,7 @@ function MappingEditor({
           {
             key: 'as',
             label: 'Read as',
-            children: `${upload.preset_title} (${percent(upload.confidence)} sure)`,
+            children: `${upload.preset_title} (${percent(upload.confidence, 0)} sure)`,
           },
           { key: 'rows', label: 'Rows', children: count(upload.rows) },
           {
@@ -249,7 +250,7 @@ function FieldTable({
     if (column !== detected[f.name]) return <Tag color="purple">your choice</Tag>
     const sure = upload.columns.find((c) => c.column === column)?.confidence ?? 1
     const color = sure >= 0.9 ? 'green' : sure >= 0.6 ? 'gold' : 'red'
-    return <Tag color={color}>{percent(sure)} sure</Tag>
+    return <Tag color={color}>{percent(sure, 0)} sure</Tag>
   }
   const name = (f: FieldInfo) => (
     <Space size={4} wrap>

@@ -1,5 +1,5 @@
 import { Alert, Space, Table, Typography } from 'antd'
-import { count } from './data'
+import { count } from '../../ui/format'
 import type { Upload } from './inspect'
 
 /** What an import of the upload would leave out: rows by reason and the first bad values. */

@@ -2,7 +2,9 @@ import { useState } from 'react'
 import { Alert, Button, Card, Col, Radio, Row, Space, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
-import { count, day, field, finished, list, money, num, percent, text, useStats, type Job } from './data'
+import { count, day, money, percent } from '../../ui/format'
+import { finished, type Job } from '../../ui/workspace'
+import { field, list, num, text, useStats } from './data'
 import { JobBar } from './JobBar'
 
 // The scoring time; the rest are the API's documented defaults, which its schema types as required.
@@ -90,7 +92,7 @@ const TASKS: {
     summary: (r) =>
       `Predicted the next ${num(r, 'horizon') ?? 12} months of ` +
       `${count(num(r, 'customers') ?? 0)} customers: ${money(num(r, 'total_clv') ?? 0)} in ` +
-      `all; on average ${percent(num(r, 'mean_p_alive') ?? 0)} are still active.`,
+      `all; on average ${percent(num(r, 'mean_p_alive') ?? 0, 0)} are still active.`,
   },
 ]
 

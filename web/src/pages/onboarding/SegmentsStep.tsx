@@ -1,13 +1,11 @@
 import { Button, Progress, Space, Table, Typography } from 'antd'
-import { useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router-dom'
-import { api, unwrap } from '../../api/client'
-import type { components } from '../../api/schema'
 import { segmentColor } from '../../ui/colors'
+import { Swatch } from '../../ui/Swatch'
 import { Nothing, Query } from '../../ui/states'
-import { count, num, useStats } from './data'
-
-type Segment = components['schemas']['SegmentPublic']
+import { count } from '../../ui/format'
+import { num, useStats } from './data'
+import { type Segment, useSegments } from '../../ui/workspace'
 
 const GROUPS = [
   { title: 'RFM segments', kinds: ['rfm'] },
@@ -19,16 +17,8 @@ const GROUPS = [
 /** Step 6: the segments the workspace has now, by kind, with their sizes. */
 export function SegmentsStep({ workspaceId, onNext }: { workspaceId: number; onNext: () => void }) {
   const stats = useStats(workspaceId)
-  const segments = useQuery({
-    queryKey: ['segments', workspaceId, 'all'],
-    refetchOnMount: 'always', // the segmentation has just changed them
-    queryFn: () =>
-      unwrap(
-        api.GET('/api/v1/workspaces/{workspace_id}/segments', {
-          params: { path: { workspace_id: workspaceId }, query: { limit: 500 } },
-        }),
-      ),
-  })
+  // The segmentation has just changed them.
+  const segments = useSegments(workspaceId, 'always')
   const customers = num(stats.data, 'customers') ?? 0
   return (
     <Query query={segments} what="the segments">
@@ -96,16 +86,7 @@ function SegmentTable({
             dataIndex: 'name',
             render: (name: string, s) => (
               <Space size={8}>
-                <span
-                  aria-hidden
-                  style={{
-                    display: 'inline-block',
-                    width: 10,
-                    height: 10,
-                    borderRadius: 5,
-                    background: segmentColor(s.id),
-                  }}
-                />
+                <Swatch id={s.id} />
                 <Link to={`/w/${workspaceId}/segments/${s.id}`}>{name}</Link>
               </Space>
             ),

@@ -1,7 +1,8 @@
 import { useState } from 'react'
 import { Alert, Button, Form, Select, Space, Typography, Upload } from 'antd'
 import { useMutation } from '@tanstack/react-query'
-import { count, num, useStats } from './data'
+import { count } from '../../ui/format'
+import { num, useStats } from './data'
 import { inspect, usePresets, type Inspected } from './inspect'
 
 const ACCEPT = '.csv,.tsv,.txt,.gz,.xlsx,.parquet,.jsonl,.ndjson'

@@ -4,7 +4,8 @@ import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { useNavigate } from 'react-router-dom'
 import { api, unwrap } from '../../api/client'
 import { useMe } from '../../me'
-import { count, day, num, text, useStats } from './data'
+import { count, day } from '../../ui/format'
+import { num, text, useStats } from './data'
 
 /** Step 1: import into this workspace, or make a new one and carry on there. */
 export function WorkspaceStep({ workspaceId, onNext }: { workspaceId: number; onNext: () => void }) {

@@ -1,16 +1,15 @@
 import { useQuery } from '@tanstack/react-query'
 import { Card, Col, Row as Grid, Typography } from 'antd'
-import { api, unwrap } from '../../api/client'
+import { api } from '../../api/client'
 import { Nothing, Query } from '../../ui/states'
-import { num, rowsOf, str } from './analysis'
-import { count, decimal } from './format'
+import { num, rowsOf, text, analysis } from '../../ui/workspace'
+import { count, decimal } from '../../ui/format'
+import type { SegmentPart } from './queries'
 import { SharesChart } from './SharesChart'
-
-type Props = { workspaceId: number; segmentId: number; name: string }
 
 /** What members do: the mix of events they send, and how long they wait between orders,
  * each next to the whole base. */
-export function Behaviour(props: Props) {
+export function Behaviour(props: SegmentPart) {
   return (
     <Grid gutter={[16, 16]}>
       <Col xs={24} lg={12}>
@@ -27,11 +26,11 @@ export function Behaviour(props: Props) {
   )
 }
 
-function EventMix({ workspaceId, segmentId, name }: Props) {
+function EventMix({ workspaceId, segmentId, name }: SegmentPart) {
   const mix = useQuery({
     queryKey: ['analysis', 'event-mix', workspaceId, segmentId],
     queryFn: () =>
-      unwrap(
+      analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/event-mix', {
           params: { path: { workspace_id: workspaceId }, query: { segment: String(segmentId) } },
         }),
@@ -41,7 +40,7 @@ function EventMix({ workspaceId, segmentId, name }: Props) {
     <Query query={mix} what="the event mix">
       {(answer) => {
         const rows = rowsOf(answer, 'event_mix').map((r) => ({
-          event: str(r, 'event_type'),
+          event: text(r, 'event_type'),
           segment: num(r, 'share_of_events') ?? 0,
           base: num(r, 'base_share') ?? 0,
           perCustomer: num(r, 'events_per_customer') ?? 0,
@@ -61,11 +60,11 @@ function EventMix({ workspaceId, segmentId, name }: Props) {
   )
 }
 
-function OrderGaps({ workspaceId, segmentId, name }: Props) {
+function OrderGaps({ workspaceId, segmentId, name }: SegmentPart) {
   const gaps = useQuery({
     queryKey: ['analysis', 'order-gaps', workspaceId, segmentId],
     queryFn: () =>
-      unwrap(
+      analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/order-gaps', {
           params: { path: { workspace_id: workspaceId }, query: { segment: String(segmentId) } },
         }),
@@ -79,7 +78,7 @@ function OrderGaps({ workspaceId, segmentId, name }: Props) {
         const base = summary.find((r) => r.scope === 'base')
         if (!num(mine, 'gaps')) return <Nothing>No member has ordered twice yet.</Nothing>
         const rows = rowsOf(answer, 'gaps').map((r) => ({
-          bucket: `${str(r, 'bucket')} d`,
+          bucket: `${text(r, 'bucket')} d`,
           segment: num(r, 'share') ?? 0,
           base: num(r, 'base_share') ?? 0,
         }))

@@ -3,9 +3,10 @@ import { useQuery } from '@tanstack/react-query'
 import { Card, Col, Row as Grid, Select, Space, Tag, Typography } from 'antd'
 import { api, unwrap } from '../../api/client'
 import { Nothing, Query } from '../../ui/states'
-import { num, rowsOf, str } from './analysis'
-import { count, percent } from './format'
+import { num, rowsOf, text, analysis } from '../../ui/workspace'
+import { count, percent } from '../../ui/format'
 import { SharesChart } from './SharesChart'
+import type { SegmentPart } from './queries'
 
 /** Columns that say who a customer is in the data, not what they are like. */
 const NOT_TRAITS = new Set(['customer_id', 'external_id', 'created_at', 'updated_at'])
@@ -27,10 +28,7 @@ export function Breakdowns({
   segmentId,
   name,
   onPick,
-}: {
-  workspaceId: number
-  segmentId: number
-  name: string
+}: SegmentPart & {
   onPick: (pick: Pick) => void
 }) {
   const choices = useChoices(workspaceId)
@@ -124,7 +122,7 @@ function Breakdown({
   const breakdown = useQuery({
     queryKey: ['analysis', 'breakdown', workspaceId, segmentId, attribute],
     queryFn: () =>
-      unwrap(
+      analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/breakdown', {
           params: {
             path: { workspace_id: workspaceId },
@@ -137,12 +135,12 @@ function Breakdown({
     <Query query={breakdown} what={`the breakdown by ${attribute}`}>
       {(answer) => {
         const rows = rowsOf(answer, 'breakdown').map((r) => ({
-          value: str(r, 'value'),
+          value: text(r, 'value'),
           segment: num(r, 'segment_share') ?? 0,
           base: num(r, 'base_share') ?? 0,
           members: num(r, 'segment_customers') ?? 0,
           significant: r.significant === true,
-          representation: str(r, 'representation'),
+          representation: text(r, 'representation'),
         }))
         if (rows.length === 0) return <Nothing>No members to break down.</Nothing>
         const notable = rows.filter((r) => r.significant)

@@ -1,9 +1,9 @@
 import { useQuery } from '@tanstack/react-query'
 import { Alert, Button, List, Space, Tag } from 'antd'
 import { useNavigate } from 'react-router-dom'
-import { api, unwrap } from '../../api/client'
+import { api } from '../../api/client'
 import { Nothing, Query } from '../../ui/states'
-import { rowsOf, str } from './analysis'
+import { rowsOf, text, analysis } from '../../ui/workspace'
 
 /** What the numbers say about the segment, and what to do about it: each recommendation
  * leads to the actions (campaigns, syncs, automations) that act on the segment. */
@@ -12,7 +12,7 @@ export function Insights({ workspaceId, segmentId }: { workspaceId: number; segm
   const insights = useQuery({
     queryKey: ['analysis', 'insights', workspaceId, segmentId],
     queryFn: () =>
-      unwrap(
+      analysis(
         api.GET('/api/v1/workspaces/{workspace_id}/analyses/insights', {
           params: { path: { workspace_id: workspaceId }, query: { segment: String(segmentId) } },
         }),
@@ -33,9 +33,9 @@ export function Insights({ workspaceId, segmentId }: { workspaceId: number; segm
                 type="info"
                 showIcon
                 title="Recommended action"
-                description={str(r, 'text')}
+                description={text(r, 'text')}
                 action={
-                  <Button type="primary" onClick={() => navigate(`/w/${workspaceId}/actions`)}>
+                  <Button type="primary" onClick={() => navigate(`/w/${workspaceId}/actions/campaigns?segment=${segmentId}`)}>
                     Act on it
                   </Button>
                 }
@@ -48,8 +48,8 @@ export function Insights({ workspaceId, segmentId }: { workspaceId: number; segm
               renderItem={(r) => (
                 <List.Item>
                   <Space align="start">
-                    <Tag style={{ minWidth: 84, textAlign: 'center' }}>{str(r, 'topic')}</Tag>
-                    <span>{str(r, 'text')}</span>
+                    <Tag style={{ minWidth: 84, textAlign: 'center' }}>{text(r, 'topic')}</Tag>
+                    <span>{text(r, 'text')}</span>
                   </Space>
                 </List.Item>
               )}

@@ -1,8 +1,9 @@
 import { Card, Col, Row as Grid, Statistic, Typography } from 'antd'
 import { Failed, Loading } from '../../ui/states'
-import { baseAndSegment, num, rowsOf, type Row } from './analysis'
-import { count, decimal, money, percent } from './format'
-import { useCompare, useRevenue } from './queries'
+import { num, rowsOf, type Row } from '../../ui/workspace'
+import { baseAndSegment } from './analysis'
+import { count, decimal, money, percent } from '../../ui/format'
+import { type SegmentPart, useCompare, useRevenue } from './queries'
 
 type Metric = {
   title: string
@@ -12,15 +13,7 @@ type Metric = {
 }
 
 /** The segment's key numbers as cards, each against the whole customer base. */
-export function Kpis({
-  workspaceId,
-  segmentId,
-  name,
-}: {
-  workspaceId: number
-  segmentId: number
-  name: string
-}) {
+export function Kpis({ workspaceId, segmentId, name }: SegmentPart) {
   const revenue = useRevenue(workspaceId, segmentId)
   const compare = useCompare(workspaceId, segmentId)
   if (revenue.isError) return <Failed error={revenue.error} />

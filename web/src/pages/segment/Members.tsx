@@ -5,6 +5,7 @@ import { api, unwrap } from '../../api/client'
 import { Query } from '../../ui/states'
 import { CustomerTable } from '../customer/CustomerTable'
 import type { Pick } from './Breakdowns'
+import type { SegmentPart } from './queries'
 
 /** The segment's members (search, order, pages, CSV), each with why they are in it. */
 export function Members({
@@ -13,10 +14,7 @@ export function Members({
   name,
   match,
   onClear,
-}: {
-  workspaceId: number
-  segmentId: number
-  name: string
+}: SegmentPart & {
   /** Only the members behind a breakdown's bar, until cleared. */
   match?: Pick
   onClear: () => void

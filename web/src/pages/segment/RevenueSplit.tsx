@@ -10,22 +10,15 @@ import {
 } from 'recharts'
 import { segmentColor } from '../../ui/colors'
 import { Query } from '../../ui/states'
-import { baseAndSegment, num, rowsOf } from './analysis'
-import { money, percent, decimal } from './format'
-import { useRevenue } from './queries'
+import { num, rowsOf } from '../../ui/workspace'
+import { baseAndSegment } from './analysis'
+import { money, percent, decimal } from '../../ui/format'
+import { type SegmentPart, useRevenue } from './queries'
 
 const REST = '#d9d9d9'
 
 /** The segment's share of customers next to its share of revenue, against the rest. */
-export function RevenueSplit({
-  workspaceId,
-  segmentId,
-  name,
-}: {
-  workspaceId: number
-  segmentId: number
-  name: string
-}) {
+export function RevenueSplit({ workspaceId, segmentId, name }: SegmentPart) {
   const revenue = useRevenue(workspaceId, segmentId)
   return (
     <Query query={revenue} what="the revenue contribution">

@@ -1,6 +1,6 @@
 import { Bar, BarChart, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts'
 import { segmentColor } from '../../ui/colors'
-import { percent } from './format'
+import { percent } from '../../ui/format'
 
 const BASE = '#bfbfbf'
 

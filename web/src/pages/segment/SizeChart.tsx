@@ -12,7 +12,7 @@ import {
 import { api, unwrap } from '../../api/client'
 import { segmentColor } from '../../ui/colors'
 import { Nothing, Query } from '../../ui/states'
-import { count, when } from './format'
+import { count, when } from '../../ui/format'
 
 /** The segment's size after each evaluation that changed it (refreshes, imports, live
  * events), with who joined and left at each. */

@@ -7,7 +7,8 @@ import type { components } from '../../api/schema'
 import { Nothing, Query } from '../../ui/states'
 import { diff, review, versions, type ObjectType } from './approvals'
 import { ChangeFailed, Section } from './parts'
-import { useWorkspace, when } from './common'
+import { when } from '../../ui/format'
+import { useWorkspace } from './common'
 
 type Pending = components['schemas']['Pending']
 type Change = components['schemas']['Change']

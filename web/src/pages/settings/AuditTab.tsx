@@ -4,7 +4,9 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import { Failed } from '../../ui/states'
 import { NotAllowed, Section } from './parts'
-import { count, useSettled, useWorkspace, when } from './common'
+import { count, when } from '../../ui/format'
+import { useWorkspace } from './common'
+import { useSettled } from '../../ui/settled'
 
 const PAGE = 25
 

@@ -21,7 +21,8 @@ import type { components } from '../../api/schema'
 import { Loading, Failed } from '../../ui/states'
 import { seriesColor } from '../../ui/colors'
 import { ChangeFailed, Section } from './parts'
-import { count, useWorkspace, when } from './common'
+import { count, when } from '../../ui/format'
+import { useWorkspace } from './common'
 
 type Criterion = components['schemas']['Criterion']
 type Icp = components['schemas']['IcpPublic']

@@ -1,11 +1,13 @@
 import { useState } from 'react'
-import { Alert, Button, Form, Input, Popconfirm, Radio, Space, Table, Tag, Typography } from 'antd'
+import { Alert, Button, Form, Input, Radio, Space, Table, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed } from '../../ui/states'
 import { ChangeFailed, NotAllowed, Section } from './parts'
-import { useWorkspace, when } from './common'
+import { when } from '../../ui/format'
+import { useWorkspace } from './common'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type Kind = components['schemas']['KeyCreate']['kind']
 type Created = components['schemas']['KeyCreated']
@@ -75,17 +77,14 @@ export default function KeysTab() {
               key: 'revoke',
               render: (_, k) =>
                 k.revoked_at ? null : (
-                  <Popconfirm
-                    title={`Revoke “${k.name}”?`}
-                    description="Anything still using it is refused from now on."
-                    okText="Revoke"
-                    okButtonProps={{ danger: true }}
+                  <ConfirmButton
+                    verb="Revoke"
+                    question={`Revoke “${k.name}”?`}
+                    consequence="Anything still using it is refused from now on."
                     onConfirm={() => revoke.mutateAsync(k.id).catch(() => undefined)}
-                  >
-                    <Button danger type="link" aria-label={`Revoke ${k.name}`}>
-                      Revoke
-                    </Button>
-                  </Popconfirm>
+                    type="link"
+                    aria-label={`Revoke ${k.name}`}
+                  />
                 ),
             },
           ]}

@@ -1,11 +1,13 @@
 import { useState } from 'react'
-import { Alert, Button, Form, Input, Popconfirm, Select, Space, Table, Typography } from 'antd'
+import { Alert, Button, Form, Input, Select, Space, Table, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed } from '../../ui/states'
 import { ChangeFailed, Section } from './parts'
-import { useWorkspace, when } from './common'
+import { when } from '../../ui/format'
+import { useWorkspace } from './common'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type Role = components['schemas']['MemberCreate']['role']
 type Created = components['schemas']['MemberCreated']
@@ -129,17 +131,14 @@ export default function MembersTab() {
                     title: '',
                     key: 'remove',
                     render: (_: unknown, m: { id: number; email: string }) => (
-                      <Popconfirm
-                        title={`Remove ${m.email}?`}
-                        description="They lose access to this workspace at once."
-                        okText="Remove"
-                        okButtonProps={{ danger: true }}
+                      <ConfirmButton
+                        verb="Remove"
+                        question={`Remove ${m.email}?`}
+                        consequence="They lose access to this workspace at once."
                         onConfirm={() => remove.mutateAsync(m.id).catch(() => undefined)}
-                      >
-                        <Button danger type="link" aria-label={`Remove ${m.email}`}>
-                          Remove
-                        </Button>
-                      </Popconfirm>
+                        type="link"
+                        aria-label={`Remove ${m.email}`}
+                      />
                     ),
                   },
                 ]

@@ -4,7 +4,8 @@ import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Query } from '../../ui/states'
 import { ChangeFailed, Section } from './parts'
-import { count, useWorkspace } from './common'
+import { count } from '../../ui/format'
+import { useWorkspace } from './common'
 
 type Plan = components['schemas']['PlanPublic']
 type Usage = components['schemas']['UsagePublic']

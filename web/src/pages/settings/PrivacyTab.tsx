@@ -6,7 +6,8 @@ import type { components } from '../../api/schema'
 import { Query } from '../../ui/states'
 import RightsRequests from './RightsRequests'
 import { ChangeFailed, NotAllowed, Section } from './parts'
-import { count, useWorkspace, when } from './common'
+import { count, when } from '../../ui/format'
+import { useWorkspace } from './common'
 
 type Fields = components['schemas']['PersonalFieldsPublic']
 

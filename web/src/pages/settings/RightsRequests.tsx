@@ -5,7 +5,8 @@ import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed } from '../../ui/states'
 import { ChangeFailed, Section } from './parts'
-import { count, useWorkspace, when } from './common'
+import { count, when } from '../../ui/format'
+import { useWorkspace } from './common'
 
 type Request = components['schemas']['RequestPublic']
 type Kind = 'access' | 'erasure' | 'consent'

@@ -7,7 +7,6 @@ import {
   Input,
   InputNumber,
   Modal,
-  Popconfirm,
   Row,
   Select,
   Space,
@@ -20,7 +19,9 @@ import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed } from '../../ui/states'
 import { ChangeFailed, Section } from './parts'
-import { useWorkspace, when } from './common'
+import { when } from '../../ui/format'
+import { useWorkspace } from './common'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type Server = components['schemas']['ServerPublic']
 type ServerCreate = components['schemas']['ServerCreate']
@@ -138,17 +139,14 @@ export default function SmtpServers() {
                     <Button type="link" onClick={() => toggle.mutate(s)}>
                       {s.status === 'active' ? 'Disable' : 'Enable'}
                     </Button>
-                    <Popconfirm
-                      title={`Remove “${s.name}”?`}
-                      description="Mail still waiting to go through it fails."
-                      okText="Remove"
-                      okButtonProps={{ danger: true }}
+                    <ConfirmButton
+                      verb="Remove"
+                      question={`Remove “${s.name}”?`}
+                      consequence="Mail still waiting to go through it fails."
                       onConfirm={() => remove.mutateAsync(s.id).catch(() => undefined)}
-                    >
-                      <Button danger type="link" aria-label={`Remove ${s.name}`}>
-                        Remove
-                      </Button>
-                    </Popconfirm>
+                      type="link"
+                      aria-label={`Remove ${s.name}`}
+                    />
                   </>
                 )}
               </Space>

@@ -1,11 +1,13 @@
 import { useState } from 'react'
-import { Button, Form, Input, Modal, Popconfirm, Select, Table, Tag, Typography } from 'antd'
+import { Button, Form, Input, Modal, Select, Table, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../api/client'
 import type { components } from '../../api/schema'
 import { Failed } from '../../ui/states'
 import { ChangeFailed, Section } from './parts'
-import { useWorkspace, when } from './common'
+import { when } from '../../ui/format'
+import { useWorkspace } from './common'
+import { ConfirmButton } from '../../ui/ConfirmButton'
 
 type Create = components['schemas']['DestinationCreate']
 type Destination = components['schemas']['DestinationPublic']
@@ -87,17 +89,14 @@ export default function SyncDestinations() {
                   title: '',
                   key: 'remove',
                   render: (_: unknown, d: Destination) => (
-                    <Popconfirm
-                      title={`Remove “${d.name}”?`}
-                      description="Its key and its syncs are forgotten; the lists in the tool keep their members."
-                      okText="Remove"
-                      okButtonProps={{ danger: true }}
+                    <ConfirmButton
+                      verb="Remove"
+                      question={`Remove “${d.name}”?`}
+                      consequence="Its key and its syncs are forgotten; the lists in the tool keep their members."
                       onConfirm={() => remove.mutateAsync(d.id).catch(() => undefined)}
-                    >
-                      <Button danger type="link" aria-label={`Remove ${d.name}`}>
-                        Remove
-                      </Button>
-                    </Popconfirm>
+                      type="link"
+                      aria-label={`Remove ${d.name}`}
+                    />
                   ),
                 },
               ]
