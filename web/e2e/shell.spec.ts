@@ -16,7 +16,7 @@ test('the menu opens every screen, each with its title and no error', async ({ p
   for (const [label, path] of SECTIONS) {
     await page.getByRole('menuitem', { name: label }).click()
     await expect(page).toHaveURL(new RegExp(`/w/${workspace}/${path}(/|$)`))
-    await expect(page.locator('main h1, main h2, .content h1, .content h2').first()).toBeVisible()
+    await expect(page.locator('.content').getByRole('heading').first()).toBeVisible()
     await expect(page.locator('.ant-alert-error')).toHaveCount(0)
   }
 })
@@ -32,7 +32,7 @@ test('at phone width the menu is a drawer and the page never scrolls sideways', 
     await page.getByRole('menuitem', { name: label }).click()
     await expect(page).toHaveURL(new RegExp(`/w/${workspace}/${path}(/|$)`))
     await expect(page.getByRole('menuitem', { name: label })).toBeHidden()
-    await expect(page.locator('.content h1, .content h2').first()).toBeVisible()
+    await expect(page.locator('.content').getByRole('heading').first()).toBeVisible()
     await expectFitsPhone(page)
   }
 })
