@@ -79,3 +79,13 @@ def test_docs_analysis_describes_every_analysis_as_the_code_has_it():
     assert doc.split(MARKER)[1] == render().split(MARKER)[1], (
         "docs/analysis.md is out of date: run .venv/bin/python scripts/make_analysis_doc.py"
     )
+
+
+def test_every_file_the_readme_links_or_shows_exists():
+    """The README's links and screenshots name files of the checkout."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert any(t.startswith("docs/screens/") for t in local)
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"the README names files that do not exist: {missing}"
