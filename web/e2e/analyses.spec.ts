@@ -203,16 +203,26 @@ test('journeys: the Sankey shows the API steps, and a link opens its customers',
   await expect(page.locator('.ant-table-row').first()).toContainText(tables.paths.rows[0].path)
   await shot(page, 'analyses-journeys')
 
-  // Click the middle of the widest band (the middle of a Sankey band is the centre of its
-  // box): whichever link it is, the drawer must count that link's customers.
+  // Click inside the widest band: halfway between the middle of its upper edge and the
+  // middle of its lower edge (a band's outline runs along one, then back along the other;
+  // the centre of its box can miss a curved band). Whichever link it is, the drawer must
+  // count that link's customers.
   const box = await sankey.evaluate((el) => {
     const bands = [...el.querySelectorAll('path')].filter(
       (p) => Number(p.getAttribute('fill-opacity') ?? p.getAttribute('opacity') ?? 1) < 0.5,
     )
-    const widest = bands
-      .map((p) => p.getBoundingClientRect())
-      .sort((a, b) => b.width * b.height - a.width * a.height)[0]
-    return widest && { x: widest.x + widest.width / 2, y: widest.y + widest.height / 2 }
+    const area = (p: SVGPathElement) => {
+      const r = p.getBoundingClientRect()
+      return r.width * r.height
+    }
+    const widest = bands.sort((a, b) => area(b) - area(a))[0]
+    if (!widest) return null
+    const length = widest.getTotalLength()
+    const screen = widest.getScreenCTM()!
+    const [a, b] = [0.25, 0.75].map((at) =>
+      widest.getPointAtLength(length * at).matrixTransform(screen),
+    )
+    return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 }
   })
   expect(box, 'the Sankey has links').toBeTruthy()
   await page.mouse.click(box!.x, box!.y)
